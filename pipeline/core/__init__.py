@@ -1,0 +1,1 @@
+"""Shared machinery: run records, claims, config, device, seeding, checkpoints, training."""

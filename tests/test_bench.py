@@ -1,0 +1,35 @@
+"""The benchmark runner: ratios of medians, goals in both directions, and every study's entries load."""
+
+import json
+import time
+
+from pipeline import bench as runner
+from pipeline.core.bench import Benchmark, measure
+
+
+def _sleep(seconds):
+    return lambda: time.sleep(seconds)
+
+
+def test_ratio_of_a_slower_numerator_exceeds_one():
+    entry = measure(Benchmark("b", "s", "sleep", _sleep(0.004), _sleep(0.001), goal=2.0, goal_is="at least", repeats=3))
+    assert entry["ratio"] > 2.0
+    assert entry["meets_goal"] is True
+
+
+def test_goal_at_most_is_checked():
+    entry = measure(Benchmark("b", "s", "sleep", _sleep(0.004), _sleep(0.001), goal=1.5, goal_is="at most", repeats=3))
+    assert entry["meets_goal"] is False
+
+
+def test_runner_writes_bench_json_with_the_issue_keys(tmp_path, monkeypatch):
+    fake = [Benchmark("fake", "s", "what", _sleep(0.0), _sleep(0.0), repeats=2)]
+    monkeypatch.setattr(runner, "collect", lambda selected: fake)
+    assert runner.main(["--out", str(tmp_path / "bench.json")]) == 0
+    entry = json.loads((tmp_path / "bench.json").read_text())["fake"]
+    assert {"study", "what", "ratio", "goal"} <= set(entry)
+
+
+def test_every_study_benchmark_is_well_formed():
+    for bench in runner.collect(list(runner.studies.STUDIES)):
+        assert bench.name and bench.study in runner.studies.STUDIES and bench.what

@@ -1,0 +1,38 @@
+"""Files the workflow depends on stay consistent with each other."""
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from pipeline import studies
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_conda_environment_pins_equal_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    env = yaml.safe_load((ROOT / "envs" / "pipeline.yaml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert sorted(pip_section) == sorted(project)
+
+
+def test_torch_is_pinned_as_the_brief_requires():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch==2.14.1" in project and "torchvision==0.29.1" in project
+
+
+def test_every_registered_study_has_schema_config_and_analysis():
+    schema = yaml.safe_load((ROOT / "config" / "config.schema.yaml").read_text())
+    enum = schema["properties"]["studies"]["items"]["enum"]
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for study in studies.STUDIES:
+        assert study in enum
+        assert study in schema["properties"]
+        assert study in default, f"config/config.yaml needs a {study} section (DVC params read it)"
+        assert (ROOT / "analysis" / f"{study}.py").exists()
+
+
+def test_ci_calls_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make test" in (ROOT / "README.md").read_text()
