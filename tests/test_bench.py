@@ -12,13 +12,17 @@ def _sleep(seconds):
 
 
 def test_ratio_of_a_slower_numerator_exceeds_one():
-    entry = measure(Benchmark("b", "s", "sleep", _sleep(0.004), _sleep(0.001), goal=2.0, goal_is="at least", repeats=3))
+    entry = measure(
+        Benchmark("b", "s", "sleep", _sleep(0.004), _sleep(0.001), goal=2.0, goal_is="at least", repeats=3)
+    )
     assert entry["ratio"] > 2.0
     assert entry["meets_goal"] is True
 
 
 def test_goal_at_most_is_checked():
-    entry = measure(Benchmark("b", "s", "sleep", _sleep(0.004), _sleep(0.001), goal=1.5, goal_is="at most", repeats=3))
+    entry = measure(
+        Benchmark("b", "s", "sleep", _sleep(0.004), _sleep(0.001), goal=1.5, goal_is="at most", repeats=3)
+    )
     assert entry["meets_goal"] is False
 
 

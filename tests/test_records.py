@@ -12,8 +12,14 @@ from pipeline.core.records import read_metrics, write_history, write_metrics
 def test_metrics_json_has_provenance(tmp_path):
     path = tmp_path / "run" / "metrics.json"
     write_metrics(
-        path, study="s", run="r", metrics={"loss": 0.5, "nan": float("nan")}, config={"seed": 3},
-        seed=3, device="cpu", wall_time_s=1.25,
+        path,
+        study="s",
+        run="r",
+        metrics={"loss": 0.5, "nan": float("nan")},
+        config={"seed": 3},
+        seed=3,
+        device="cpu",
+        wall_time_s=1.25,
     )
     record = json.loads(path.read_text())
     assert record["metrics"] == {"loss": 0.5, "nan": None}

@@ -13,7 +13,17 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-COLUMNS = ("study", "claim_id", "claim", "paper_value", "measured", "comparison", "holds", "scale", "evidence")
+COLUMNS = (
+    "study",
+    "claim_id",
+    "claim",
+    "paper_value",
+    "measured",
+    "comparison",
+    "holds",
+    "scale",
+    "evidence",
+)
 
 _OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq}
 

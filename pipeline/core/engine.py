@@ -1,0 +1,279 @@
+"""The training loop shared by every study: steps, evaluation, history, divergence, checkpoints, resume.
+
+Choose the device with :func:`pipeline.core.device.select_device`, call
+:func:`pipeline.core.seeding.seed_everything` before building the model, then::
+
+    update = SupervisedStep(model, optimizer, cross_entropy_loss, scheduler=scheduler)
+    spec = TrainSpec(steps=1000, seed=seed, eval_every=100, log_every=10,
+                     checkpoint_path=run_dir / "checkpoint.pt", checkpoint_every=200)
+    result = train(spec, update, TensorBatches(x, y, batch_size=64, seed=seed),
+                   state={"train": update},  # model, optimizer, scheduler and AMP scaler
+                   evaluate=lambda: evaluate_classifier(model, x_test, y_test, prefix="test_"))
+    # result.metrics -> metrics.json, result.history_frame() -> history.csv
+
+Contract:
+
+- ``batches(step)`` returns batch ``step`` and must be a pure function of ``(seed, step)``
+  (:mod:`pipeline.data.batches`), so a resumed run sees the same batches;
+- ``step(step, batch)`` performs one update and returns the loss tensor or a dict with ``"loss"`` and
+  other numbers; history and metrics record them as ``train_<name>``;
+- ``state`` names every object whose state must survive a restart: anything with
+  ``state_dict``/``load_state_dict`` (modules, optimizers, schedulers, a :class:`SupervisedStep`, study
+  objects such as :class:`pipeline.models.lstm_lm.HiddenState`), a ``torch.Generator``, or tensors and
+  dicts of tensors restored in place (e.g. stacked worker parameters); the global Python, NumPy and
+  torch RNG states are saved as well;
+- a non-finite loss ends the run cleanly: ``diverged_at_step`` is the 1-based number of the step that
+  produced it, the run is marked done, and no evaluation follows;
+- with ``checkpoint_path`` set, a checkpoint is written atomically every ``checkpoint_every`` steps and at
+  the end; a new call with the same spec resumes from it (or returns the finished result at once);
+- ``evaluate()`` runs after every ``eval_every`` steps and after the last step; its numbers (use
+  distinct names such as ``test_accuracy``) join the history row and the final metrics.
+
+Histories are rows ``{"step": s, "train_<name>": mean over the steps since the previous row, ...eval}``,
+written every ``log_every`` steps and at every evaluation. Wall time is kept out of the metrics so that
+equal seeds give equal metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from pipeline.core.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.core.progress import progress_bar
+from pipeline.core.seeding import rng_state, set_rng_state
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How long to train and when to evaluate, log and checkpoint (0 = only at the end)."""
+
+    steps: int
+    seed: int = 0
+    eval_every: int = 0
+    log_every: int = 1
+    checkpoint_path: Path | None = None
+    checkpoint_every: int = 0
+    resume: bool = True
+    progress: bool | None = None
+    desc: str = "train"
+
+
+@dataclass
+class TrainResult:
+    """Final metrics, the history rows, and where (if anywhere) the run diverged."""
+
+    metrics: dict[str, float]
+    history: list[dict[str, float]]
+    diverged_at_step: int | None
+    steps_completed: int
+    resumed_from: int | None = None
+    wall_seconds: float = 0.0
+    last_eval: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> bool:
+        """True when a non-finite loss ended the run."""
+        return self.diverged_at_step is not None
+
+    def history_frame(self) -> pd.DataFrame:
+        """The history as a DataFrame (one row per logged step), for history.csv."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+
+def _floats(output: torch.Tensor | Mapping[str, Any]) -> dict[str, float]:
+    values = {"loss": output} if isinstance(output, torch.Tensor) else dict(output)
+    if "loss" not in values:
+        raise KeyError(
+            f"the step function must return a loss tensor or a dict with 'loss', got {sorted(values)}"
+        )
+    return {name: float(v.detach() if isinstance(v, torch.Tensor) else v) for name, v in values.items()}
+
+
+def _get_state(obj: Any) -> Any:
+    if isinstance(obj, torch.Generator):
+        return obj.get_state()
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {key: value.detach().clone() for key, value in obj.items()}
+    return obj.state_dict()
+
+
+def _set_state(obj: Any, state: Any) -> None:
+    if isinstance(obj, torch.Generator):
+        obj.set_state(state)
+    elif isinstance(obj, torch.Tensor):
+        with torch.no_grad():
+            obj.copy_(state)
+    elif isinstance(obj, dict):
+        with torch.no_grad():
+            for key, value in obj.items():
+                value.copy_(state[key])
+    else:
+        obj.load_state_dict(state)
+
+
+@dataclass
+class _Window:
+    """Sums of the step metrics since the last history row."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.count += 1
+
+    def flush(self) -> dict[str, float]:
+        means = (
+            {f"train_{name}": total / self.count for name, total in self.sums.items()} if self.count else {}
+        )
+        self.sums, self.count = {}, 0
+        return means
+
+
+@dataclass
+class _Run:
+    """The mutable progress of one run; exactly what a checkpoint stores besides object states."""
+
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    window: _Window = field(default_factory=_Window)
+    last_train: dict[str, float] = field(default_factory=dict)
+    last_eval: dict[str, float] = field(default_factory=dict)
+    diverged_at_step: int | None = None
+    done: bool = False
+
+
+def _save(spec: TrainSpec, run: _Run, state: Mapping[str, Any]) -> None:
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "seed": spec.seed,
+        "steps": spec.steps,
+        "step": run.step,
+        "done": run.done,
+        "diverged_at_step": run.diverged_at_step,
+        "history": run.history,
+        "window": {"sums": run.window.sums, "count": run.window.count},
+        "last_train": run.last_train,
+        "last_eval": run.last_eval,
+        "rng": rng_state(),
+        "state": {name: _get_state(obj) for name, obj in state.items()},
+    }
+    save_checkpoint(spec.checkpoint_path, payload)
+
+
+def _restore(spec: TrainSpec, state: Mapping[str, Any]) -> _Run | None:
+    path = spec.checkpoint_path
+    if path is None or not spec.resume or not Path(path).exists():
+        return None
+    payload = load_checkpoint(path)
+    if payload.get("format") != CHECKPOINT_FORMAT or payload["seed"] != spec.seed:
+        raise ValueError(f"{path}: checkpoint is from another run (format/seed differ from the spec)")
+    if payload["step"] > spec.steps or set(payload["state"]) != set(state):
+        raise ValueError(
+            f"{path}: checkpoint at step {payload['step']} with state {sorted(payload['state'])} does not "
+            f"fit a run of {spec.steps} steps with state {sorted(state)}"
+        )
+    for name, obj in state.items():
+        _set_state(obj, payload["state"][name])
+    set_rng_state(payload["rng"])
+    window = _Window(dict(payload["window"]["sums"]), payload["window"]["count"])
+    finished = payload["done"] and (payload["diverged_at_step"] is not None or payload["step"] == spec.steps)
+    return _Run(
+        payload["step"],
+        list(payload["history"]),
+        window,
+        payload["last_train"],
+        payload["last_eval"],
+        payload["diverged_at_step"],
+        finished,
+    )
+
+
+def _due(step: int, every: int, last: int) -> bool:
+    return step == last or (every > 0 and step % every == 0)
+
+
+def _final_metrics(run: _Run) -> dict[str, float]:
+    metrics: dict[str, float] = {
+        "steps": float(run.step),
+        "diverged": float(run.diverged_at_step is not None),
+    }
+    if run.diverged_at_step is not None:
+        metrics["diverged_at_step"] = float(run.diverged_at_step)
+        return {**metrics, **run.last_train}
+    return {**metrics, **run.last_train, **run.last_eval}
+
+
+def _advance(
+    spec: TrainSpec, run: _Run, step_fn: Callable, batches: Callable, evaluate: Callable | None
+) -> None:
+    """Perform step ``run.step`` and the logging/evaluation due after it."""
+    values = _floats(step_fn(run.step, batches(run.step)))
+    run.step += 1
+    run.window.add(values)
+    if not math.isfinite(values["loss"]):
+        run.diverged_at_step, run.done = run.step, True
+        run.last_train = run.window.flush()
+        run.history.append({"step": float(run.step), **run.last_train})
+        return
+    evaluate_now = evaluate is not None and _due(run.step, spec.eval_every, spec.steps)
+    if evaluate_now or _due(run.step, spec.log_every, spec.steps):
+        run.last_train = run.window.flush()
+        row = {"step": float(run.step), **run.last_train}
+        if evaluate_now:
+            run.last_eval = {name: float(value) for name, value in evaluate().items()}
+            row.update(run.last_eval)
+        run.history.append(row)
+    run.done = run.step == spec.steps
+
+
+def train(
+    spec: TrainSpec,
+    step: Callable[[int, Any], torch.Tensor | Mapping[str, Any]],
+    batches: Callable[[int], Any],
+    state: Mapping[str, Any],
+    evaluate: Callable[[], Mapping[str, float]] | None = None,
+) -> TrainResult:
+    """Run (or resume, or return the finished) training described by ``spec``; see the module docstring."""
+    if spec.steps < 1:
+        raise ValueError(f"steps must be >= 1, got {spec.steps}")
+    if spec.checkpoint_every and spec.checkpoint_path is None:
+        raise ValueError("checkpoint_every is set but checkpoint_path is not")
+    start = time.perf_counter()
+    run = _restore(spec, state)
+    resumed_from = run.step if run is not None else None
+    run = run or _Run()
+    with progress_bar(spec.steps, spec.desc, initial=run.step, enabled=spec.progress) as bar:
+        while not run.done:
+            _advance(spec, run, step, batches, evaluate)
+            bar.update(1)
+            if run.last_train:
+                bar.set_postfix(loss=f"{run.last_train.get('train_loss', math.nan):.4g}", refresh=False)
+            if spec.checkpoint_path is not None and (run.done or _due(run.step, spec.checkpoint_every, -1)):
+                _save(spec, run, state)
+    return TrainResult(
+        metrics=_final_metrics(run),
+        history=run.history,
+        diverged_at_step=run.diverged_at_step,
+        steps_completed=run.step,
+        resumed_from=resumed_from,
+        wall_seconds=time.perf_counter() - start,
+        last_eval=run.last_eval,
+    )

@@ -1,0 +1,1 @@
+"""One module per dataset source; each exposes ``load(data_root, download, **options) -> DatasetBundle``."""
