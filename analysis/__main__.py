@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no analysis script analysis/{args.study}.py", file=sys.stderr)
         return 2
     module.plot(args.results / args.study, out)
-    missing = [s for s in module.CAPTIONS if not (out / f"{s}.png").exists() or not (out / f"{s}.pdf").exists()]
+    missing = [
+        s for s in module.CAPTIONS if not (out / f"{s}.png").exists() or not (out / f"{s}.pdf").exists()
+    ]
     if missing:
         print(f"error: analysis/{args.study}.py did not write {missing}", file=sys.stderr)
         return 1

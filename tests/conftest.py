@@ -13,10 +13,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", ".snakemake", "results", "figures", "report", "logs", "data", "__pycache__",
-    ".pytest_cache", ".ruff_cache", "*.egg-info", "tmp", "cache",
-)
 
 
 def tool_env() -> dict[str, str]:
@@ -28,11 +24,15 @@ def tool_env() -> dict[str, str]:
     return env
 
 
-def run_tool(args: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_tool(
+    args: list[str], cwd: Path, check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
     """Run a command in ``cwd``; on failure show its output (the test log then says why)."""
     result = subprocess.run(args, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -44,9 +44,24 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return merged
 
 
+def source_files() -> list[str]:
+    """What a clean clone would hold: tracked files plus new files git does not ignore."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [name for name in listing.split("\0") if name and (ROOT / name).is_file()]
+
+
 def copy_repository(dest: Path) -> Path:
-    """Copy the working tree (no outputs, no .git) to ``dest`` and make it a fresh git repository."""
-    shutil.copytree(ROOT, dest, ignore=IGNORE)
+    """Copy the working tree as a clean clone would see it into ``dest``, as a fresh git repository."""
+    for name in source_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
     run_tool(["git", "init", "-q", "-b", "main"], dest)
     run_tool(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], dest)
     run_tool(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "copy"], dest)

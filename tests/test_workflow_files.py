@@ -36,3 +36,14 @@ def test_every_registered_study_has_schema_config_and_analysis():
 def test_ci_calls_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_every_dvc_param_is_in_the_default_config():
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    stages = [stage.get("do", stage) for stage in dvc["stages"].values()]
+    for stage in stages:
+        for entry in stage.get("params", []):
+            for key in entry.get("config/config.yaml") or []:
+                if "${" not in key:
+                    assert key in config, f"dvc.yaml reads {key} from config/config.yaml, which lacks it"

@@ -1,4 +1,4 @@
-"""Benchmarks as ratios of two variants timed side by side in one process (the brief: "Performance is measured").
+"""Benchmarks: ratios of two variants timed side by side in one process ("Performance is measured").
 
 A study declares ``BENCHMARKS: list[Benchmark]`` in ``pipeline/<study>/bench.py``. The runner
 (``python -m pipeline.bench``, ``make bench``) times ``numerator`` and ``denominator`` alternately,

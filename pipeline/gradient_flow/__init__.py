@@ -1,0 +1,7 @@
+"""Gradient flow of two-layer linear models (Tarmoun et al., ICML 2021), from the derived equations.
+
+Modules: ``theory`` (sympy checks), ``scalar`` (the scalar flow and its closed forms), ``matrix``
+(λ-balanced init, matrix flow, Riccati closed form), ``descent`` (finite-step GD and the imbalance
+recursion), ``study`` (the pipeline interface) and ``bench`` (closed form against ODE timing).
+Equations are cited as "derived, gradient_flow.md §2.x" (/work/shared/papers/gradient_flow.md).
+"""

@@ -1,0 +1,214 @@
+"""Scalar gradient flow u̇ = (y − uv)v, v̇ = (y − uv)u: ODE, closed forms and rate fitting.
+
+All equations are derived, gradient_flow.md §2.3: λ = u² − v² is conserved, w = uv obeys
+ẇ = (y − w)·sqrt(λ² + 4w²), the implicit closed form is t = G(w(t)) − G(w(0)) with
+G(w) = (1/a)·ln[(a·sqrt(λ² + 4w²) + λ² + 4yw)/(y − w)], a = sqrt(λ² + 4y²), and the residual decays as
+|y − w| ~ C·e^{−a t}. Everything is float64 numpy/scipy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+_BISECTION_STEPS = 80
+_NEWTON_STEPS = 3
+
+
+def predicted_rate(lam: float | np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
+    """Linearised rate sqrt(λ² + 4σ²) (derived, gradient_flow.md §2.3 and §2.4 per mode)."""
+    return np.sqrt(np.square(lam) + 4.0 * np.square(sigma))
+
+
+def init_fixed_product(lam: float, w0: float) -> tuple[float, float]:
+    """(u0, v0) > 0 with u0² − v0² = λ and u0·v0 = w0 (derived, gradient_flow.md §2.3).
+
+    u0² = (λ + s)/2 and v0² = (s − λ)/2 with s = sqrt(λ² + 4w0²); the larger of the two is computed
+    from the sum formula and the other from w0²/(·), which avoids cancellation for either sign of λ
+    (the sheet's §3 trap for negative λ).
+    """
+    if w0 <= 0.0:
+        raise ValueError(f"w0 must be positive (the saddle w = 0 never moves), got {w0}")
+    s = np.hypot(lam, 2.0 * w0)
+    if lam >= 0.0:
+        u_sq = 0.5 * (lam + s)
+        v_sq = w0 * w0 / u_sq
+    else:
+        v_sq = 0.5 * (s - lam)
+        u_sq = w0 * w0 / v_sq
+    return float(np.sqrt(u_sq)), float(np.sqrt(v_sq))
+
+
+def flow_rhs(_t: float, state: np.ndarray, y: float) -> np.ndarray:
+    """u̇ = (y − uv)v, v̇ = (y − uv)u: gradient flow of ½(y − uv)² (derived, gradient_flow.md §2.1)."""
+    u, v = state
+    r = y - u * v
+    return np.array([r * v, r * u])
+
+
+@dataclass(frozen=True)
+class ScalarFlow:
+    """A solved scalar flow on a time grid, with the first time |y − w| drops below ``tolerance``."""
+
+    t: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    y: float
+    tolerance: float
+    time_to_tolerance: float
+
+    @property
+    def w(self) -> np.ndarray:
+        return self.u * self.v
+
+    @property
+    def residual(self) -> np.ndarray:
+        return self.y - self.u * self.v
+
+    def conservation_error(self) -> np.ndarray:
+        """|λ(t) − λ(0)| / (1 + |λ(0)|), λ = u² − v² (conserved, derived, gradient_flow.md §2.3)."""
+        lam = self.u**2 - self.v**2
+        return np.abs(lam - lam[0]) / (1.0 + abs(lam[0]))
+
+
+def integrate(
+    u0: float, v0: float, y: float, t_eval: np.ndarray, *, rtol: float, atol: float, tolerance: float
+) -> ScalarFlow:
+    """Integrate the scalar flow with DOP853; the tolerance crossing is located by an event."""
+
+    def reached(_t: float, state: np.ndarray, y: float) -> float:
+        return abs(y - state[0] * state[1]) - tolerance
+
+    reached.direction = -1.0
+    sol = solve_ivp(
+        flow_rhs,
+        (float(t_eval[0]), float(t_eval[-1])),
+        np.array([u0, v0]),
+        method="DOP853",
+        t_eval=t_eval,
+        rtol=rtol,
+        atol=atol,
+        args=(y,),
+        events=reached,
+    )
+    if not sol.success:
+        raise RuntimeError(f"scalar flow failed: {sol.message}")
+    hits = sol.t_events[0]
+    return ScalarFlow(
+        t=sol.t,
+        u=sol.y[0],
+        v=sol.y[1],
+        y=y,
+        tolerance=tolerance,
+        time_to_tolerance=float(hits[0]) if hits.size else float("nan"),
+    )
+
+
+def integrate_linear(
+    w0: float, y: float, t_eval: np.ndarray, *, rtol: float, atol: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The non-overparameterised flow ẇ = y − w (rate 1, derived, gradient_flow.md §2.1): (t, y − w)."""
+    sol = solve_ivp(
+        lambda _t, w: y - w,
+        (float(t_eval[0]), float(t_eval[-1])),
+        np.array([w0]),
+        method="DOP853",
+        t_eval=t_eval,
+        rtol=rtol,
+        atol=atol,
+    )
+    return sol.t, y - sol.y[0]
+
+
+def _numerator(w: np.ndarray, lam: float, y: float, a: float) -> np.ndarray:
+    return a * np.sqrt(lam * lam + 4.0 * w * w) + lam * lam + 4.0 * y * w
+
+
+def potential(w: np.ndarray | float, lam: float, y: float) -> np.ndarray:
+    """G(w) = (1/a)·ln[(a·sqrt(λ² + 4w²) + λ² + 4yw)/|y − w|] (derived, gradient_flow.md §2.3)."""
+    a = float(predicted_rate(lam, y))
+    w = np.asarray(w, dtype=float)
+    return (np.log(_numerator(w, lam, y, a)) - np.log(np.abs(y - w))) / a
+
+
+def _check_start(w0: float, y: float) -> None:
+    if not 0.0 < w0 < y:
+        raise ValueError(f"closed forms here need 0 < w0 < y, got w0={w0}, y={y}")
+
+
+def closed_form_residual(t: np.ndarray, w0: float, lam: float, y: float) -> np.ndarray:
+    """y − w(t) from the implicit closed form t = G(w(t)) − G(w0) (derived, gradient_flow.md §2.3).
+
+    Solved for s = ln(y − w), so the residual keeps full relative precision even where w rounds to y:
+    h(s) = ln num(y − e^s) − s − a·(G(w0) + t) is decreasing in s; vectorised bisection on a bracket
+    followed by a few Newton steps.
+    """
+    _check_start(w0, y)
+    a = float(predicted_rate(lam, y))
+    target = a * (float(potential(w0, lam, y)) + np.asarray(t, dtype=float))
+    s_hi = np.full_like(target, np.log(y - w0))
+    s_lo = np.minimum(np.log(_numerator(np.array(y), lam, y, a)) - target - 1.0, s_hi - 1.0)
+
+    def h(s: np.ndarray) -> np.ndarray:
+        return np.log(_numerator(y - np.exp(s), lam, y, a)) - s - target
+
+    for _ in range(_BISECTION_STEPS):
+        mid = 0.5 * (s_lo + s_hi)
+        positive = h(mid) > 0.0
+        s_lo = np.where(positive, mid, s_lo)
+        s_hi = np.where(positive, s_hi, mid)
+    s = 0.5 * (s_lo + s_hi)
+    for _ in range(_NEWTON_STEPS):
+        w = y - np.exp(s)
+        d_num = 4.0 * a * w / np.sqrt(lam * lam + 4.0 * w * w) + 4.0 * y
+        slope = -np.exp(s) * d_num / _numerator(w, lam, y, a) - 1.0
+        s = s - h(s) / slope
+    return np.exp(s)
+
+
+def logistic_residual(t: np.ndarray, w0: float, y: float) -> np.ndarray:
+    """Balanced case λ = 0: y − w(t) for w(t) = y·w0·e^{2yt}/(y + w0(e^{2yt} − 1)).
+
+    Written as y(y − w0)/(y + w0·expm1(2yt)) to keep relative precision (derived, gradient_flow.md §2.3).
+    """
+    _check_start(w0, y)
+    t = np.asarray(t, dtype=float)
+    return y * (y - w0) / (y + w0 * np.expm1(2.0 * y * t))
+
+
+def closed_form_time_to_tolerance(w0: float, lam: float, y: float, tolerance: float) -> float:
+    """First t with y − w(t) = tolerance: G(y − tolerance) − G(w0) (derived, gradient_flow.md §2.3)."""
+    _check_start(w0, y)
+    if y - w0 <= tolerance:
+        return 0.0
+    return float(potential(y - tolerance, lam, y) - potential(w0, lam, y))
+
+
+def tail_window(t: np.ndarray, err: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """Indices of the final descent through ``window`` = (lo, hi) of |err| (gradient_flow.md §3 trap).
+
+    Only points after the last time |err| ≥ hi and before |err| first falls to ≤ lo are kept, so neither
+    the transient nor the integrator's noise floor enters the fit.
+    """
+    lo, hi = window
+    mag = np.abs(err)
+    above = np.flatnonzero(mag >= hi)
+    start = above[-1] + 1 if above.size else 0
+    below = np.flatnonzero(mag[start:] <= lo)
+    stop = start + below[0] if below.size else mag.size
+    idx = np.arange(start, stop)
+    return idx[(mag[idx] > lo) & (mag[idx] < hi)]
+
+
+def fit_rate(t: np.ndarray, err: np.ndarray, window: tuple[float, float], min_points: int = 4) -> float:
+    """Decay rate −slope of a least-squares line through log|err| against t inside ``window``.
+
+    NaN when fewer than ``min_points`` points fall in the window (the grid is too coarse or too short).
+    """
+    idx = tail_window(t, err, window)
+    if idx.size < min_points:
+        return float("nan")
+    slope = np.polyfit(t[idx], np.log(np.abs(err[idx])), 1)[0]
+    return float(-slope)
