@@ -9,7 +9,9 @@ A study is a module (``pipeline/<study>/study.py``) that defines:
 ``theory(cfg) -> dict``  (optional)
     symbolic checks written to results/<study>/theory.json;
 ``claims(cfg, ctx) -> list[Claim]``
-    the paper's claims, with verdicts computed from the stored results.
+    the paper's claims, with verdicts computed from the stored results;
+``datasets(cfg) -> list[str]``  (optional)
+    prepared datasets its runs read (``pipeline.data`` names); the train rule waits for them.
 
 Figures live in ``analysis/<study>.py`` (see analysis/__init__.py). Adding a study means a new
 package, one line in :data:`STUDIES`, a config section with its schema and an analysis script; the
@@ -62,6 +64,12 @@ def load(study: str) -> ModuleType:
 
 def has_theory(study: str) -> bool:
     return hasattr(load(study), "theory")
+
+
+def datasets(study: str, cfg: dict[str, Any]) -> list[str]:
+    """Prepared datasets (data/prepared/<name>) the study's runs read; none when it declares none."""
+    module = load(study)
+    return list(module.datasets(cfg)) if hasattr(module, "datasets") else []
 
 
 def run_ids(study: str, cfg: dict[str, Any]) -> list[str]:

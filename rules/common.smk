@@ -42,6 +42,11 @@ def study_code(study):
     return sorted(str(p) for p in Path("pipeline", study).glob("*.py"))
 
 
+def study_data(study):
+    """meta.json of every prepared dataset the study reads (written last by prepare_dataset)."""
+    return [str(paths.PREPARED / name / "meta.json") for name in studies.datasets(study, config[study])]
+
+
 def run_metrics(study):
     return [str(paths.metrics_json(study, run)) for run in studies.run_ids(study, config[study])]
 

@@ -4,6 +4,7 @@
 rule train:
     input:
         code=lambda wildcards: study_code(wildcards.study),
+        data=lambda wildcards: study_data(wildcards.study),
     output:
         metrics="results/{study}/{run}/metrics.json",
         history="results/{study}/{run}/history.csv",

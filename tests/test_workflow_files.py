@@ -4,8 +4,10 @@ import tomllib
 from pathlib import Path
 
 import yaml
+from conftest import deep_merge
 
 from pipeline import studies
+from pipeline.core.config import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +49,12 @@ def test_every_dvc_param_is_in_the_default_config():
             for key in entry.get("config/config.yaml") or []:
                 if "${" not in key:
                     assert key in config, f"dvc.yaml reads {key} from config/config.yaml, which lacks it"
+
+
+def test_every_dataset_a_study_reads_is_prepared_by_its_scale():
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    smoke = deep_merge(default, yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text()))
+    for config in (validate(default), validate(smoke)):
+        for study in config["studies"]:
+            missing = set(studies.datasets(study, config[study])) - set(config["datasets"])
+            assert not missing, f"{config['scale']}: {study} reads {missing}, not in `datasets` (DVC stage)"
