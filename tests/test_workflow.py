@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import ROOT, run_tool
 
 from pipeline import studies
@@ -14,8 +15,13 @@ from pipeline.core.claims import COLUMNS
 pytestmark = pytest.mark.slow
 
 
+def _smoke_studies(repo):
+    return yaml.safe_load((repo / "config" / "config.yaml").read_text())["studies"]
+
+
 def test_smoke_run_leaves_every_output(smoke_repo):
-    for study in ("gradient_flow",):
+    assert set(_smoke_studies(smoke_repo)) == set(studies.STUDIES)
+    for study in _smoke_studies(smoke_repo):
         captions = json.loads((smoke_repo / "figures" / study / "captions.json").read_text())
         assert captions
         for stem in captions:
@@ -50,9 +56,10 @@ def test_claims_table_has_the_design_columns_and_all_gradient_flow_claims_hold(s
 
 def test_report_shows_every_figure_and_claim(smoke_repo):
     page = (smoke_repo / "report" / "index.html").read_text()
-    captions = json.loads((smoke_repo / "figures" / "gradient_flow" / "captions.json").read_text())
-    for stem in captions:
-        assert f'id="gradient_flow-{stem}"' in page
+    for study in _smoke_studies(smoke_repo):
+        captions = json.loads((smoke_repo / "figures" / study / "captions.json").read_text())
+        for stem in captions:
+            assert f'id="{study}-{stem}"' in page
     claims = pd.read_csv(smoke_repo / "results" / "claims.csv", dtype=str)
     for claim_id in claims["claim_id"]:
         assert claim_id in page
