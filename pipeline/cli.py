@@ -18,6 +18,7 @@ from typing import Any
 from pipeline import paths, studies
 from pipeline.core import claims as claims_mod
 from pipeline.core.atomic import atomic_write_json
+from pipeline.core.fingerprint import discard_stale_checkpoint, run_fingerprint
 from pipeline.core.records import write_history, write_metrics
 
 log = logging.getLogger("pipeline")
@@ -47,6 +48,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     device = str(select_device(run_config.get("device", "auto"), args.gpus))
     run_dir = args.results / args.study / args.run
     run_dir.mkdir(parents=True, exist_ok=True)
+    discard_stale_checkpoint(run_dir, run_fingerprint(run_config, args.run))
     module = studies.load(args.study)
     log.info("run %s/%s on %s", args.study, args.run, device)
     start = time.perf_counter()

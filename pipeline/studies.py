@@ -10,6 +10,8 @@ A study is a module (``pipeline/<study>/study.py``) that defines:
     symbolic checks written to results/<study>/theory.json;
 ``claims(cfg, ctx) -> list[Claim]``
     the paper's claims, with verdicts computed from the stored results;
+``SHARED_CODE: tuple[str, ...]``  (optional)
+    shared packages (e.g. ``"pipeline/decentralized"``) whose edits should re-run the study;
 ``datasets(cfg) -> list[str]``  (optional)
     prepared datasets its runs read (``pipeline.data`` names); the train rule waits for them.
 
@@ -64,6 +66,12 @@ def load(study: str) -> ModuleType:
 
 def has_theory(study: str) -> bool:
     return hasattr(load(study), "theory")
+
+
+def code_paths(study: str) -> list[str]:
+    """Source files whose edits re-run the study's jobs: its own package plus its SHARED_CODE."""
+    folders = [f"pipeline/{study}", *getattr(load(study), "SHARED_CODE", ())]
+    return sorted(str(path) for folder in folders for path in Path(folder).rglob("*.py"))
 
 
 def datasets(study: str, cfg: dict[str, Any]) -> list[str]:

@@ -38,8 +38,8 @@ def study_config_json(study):
 
 
 def study_code(study):
-    """The study's own source files: editing them re-runs its jobs (shared core code does not)."""
-    return sorted(str(p) for p in Path("pipeline", study).glob("*.py"))
+    """The study's source files (its package and SHARED_CODE): editing them re-runs its jobs."""
+    return studies.code_paths(study)
 
 
 def study_data(study):
