@@ -1,7 +1,8 @@
 """``python -m pipeline.bench`` (``make bench``): run every study's benchmarks and write results/bench.json.
 
 Each study may define ``BENCHMARKS`` in ``pipeline/<study>/bench.py`` (see pipeline.core.bench).
-Prints one table; the JSON maps each benchmark name to
+Both variants of a benchmark run with the same torch thread count (``--threads``, default 1, as
+each workflow job does). Prints one table; the JSON maps each benchmark name to
 ``{"study", "what", "ratio", "goal", "goal_is", "meets_goal", ...}``.
 """
 
@@ -44,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__)
     parser.add_argument("--studies", nargs="*", default=list(studies.STUDIES))
     parser.add_argument("--out", type=Path, default=paths.BENCH_JSON)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for every timed variant")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     results = {}
     for bench in collect(args.studies):
         print(f"timing {bench.name} ...", file=sys.stderr, flush=True)

@@ -5,7 +5,8 @@ A study is a module (``pipeline/<study>/study.py``) that defines:
 ``run_ids(cfg) -> list[str]``
     the runs its config section asks for (one training run, one sweep point, one simulation family);
 ``execute(run_id, ctx) -> RunOutput``
-    compute one run; checkpoints, if any, go in ``ctx.run_dir``;
+    compute one run; checkpoints, if any, are ``ctx.run_dir/*.pt`` (discarded when the config or
+    code changed, see pipeline.core.fingerprint);
 ``theory(cfg) -> dict``  (optional)
     symbolic checks written to results/<study>/theory.json;
 ``claims(cfg, ctx) -> list[Claim]``
@@ -31,7 +32,13 @@ from typing import Any
 import pandas as pd
 
 STUDIES: dict[str, str] = {
+    "consensus": "pipeline.consensus.study",
+    "directpred": "pipeline.directpred.study",
     "gradient_flow": "pipeline.gradient_flow.study",
+    "nero": "pipeline.nero.study",
+    "fisher": "pipeline.fisher.study",
+    "selfish_rnn": "pipeline.selfish_rnn.study",
+    "qgm": "pipeline.qgm.study",
 }
 
 

@@ -72,3 +72,13 @@ def test_wrong_type_is_named():
 def test_bad_enum_is_named():
     with pytest.raises(ConfigError, match=r"key 'device'"):
         validate({"device": "tpu"}, SCHEMA)
+
+
+def test_with_defaults_merges_nested_dicts_and_copies():
+    from pipeline.core.config import with_defaults
+
+    defaults = {"a": 1, "b": {"c": 2, "d": {"e": 3, "f": 4}}, "g": [1]}
+    merged = with_defaults(defaults, {"b": {"d": {"e": 30}}, "g": [2]})
+    assert merged == {"a": 1, "b": {"c": 2, "d": {"e": 30, "f": 4}}, "g": [2]}
+    merged["b"]["c"] = 99
+    assert defaults["b"]["c"] == 2

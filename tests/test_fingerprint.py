@@ -29,4 +29,6 @@ def test_checkpoint_of_the_same_run_is_kept_and_a_stale_one_removed(tmp_path):
 
 def test_checkpoint_without_a_fingerprint_is_not_trusted(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"state")
+    (tmp_path / "arm_b.pt").write_bytes(b"state")
     assert discard_stale_checkpoint(tmp_path, "f1") is True
+    assert not list(tmp_path.glob("*.pt"))

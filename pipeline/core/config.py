@@ -72,3 +72,18 @@ def validate(config: dict[str, Any], schema: dict[str, Any] | None = None) -> di
     if errors:
         raise ConfigError(_one_line(errors[0]))
     return filled
+
+
+def with_defaults(defaults: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """A deep copy of ``defaults`` with ``overrides`` merged in: nested dicts merge, other values replace.
+
+    Studies use it to resolve their section when called outside the workflow (tests, notebooks);
+    inside the workflow the schema has already filled the same defaults.
+    """
+    merged = copy.deepcopy(defaults)
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = with_defaults(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged

@@ -1,8 +1,9 @@
 """A run's fingerprint: its resolved config plus the source of the package that computes it.
 
-A checkpoint is resumed only by a run with the same fingerprint. Snakemake re-runs a job when its
-params or code change, and deletes the declared outputs, but not ``checkpoint.pt``; without this
-check a re-run would resume (or, if finished, simply return) the stale run.
+A checkpoint (any ``*.pt`` in the run directory) is resumed only by a run with the same fingerprint.
+Snakemake re-runs a job when its params or code change, and deletes the declared outputs, but not
+the checkpoints; without this check a re-run would resume (or, if finished, simply return) the stale
+run.
 """
 
 from __future__ import annotations
@@ -34,16 +35,17 @@ def run_fingerprint(run_config: dict[str, Any], run_id: str) -> str:
     return hashlib.sha256(f"{payload}\n{source_digest()}".encode()).hexdigest()
 
 
-def discard_stale_checkpoint(run_dir: Path, fingerprint: str, checkpoint: str = "checkpoint.pt") -> bool:
-    """Delete ``run_dir/checkpoint`` unless it was written under ``fingerprint``; record the new one.
+def discard_stale_checkpoint(run_dir: Path, fingerprint: str) -> bool:
+    """Delete the run's checkpoints (``run_dir/*.pt``) unless written under ``fingerprint``; record it.
 
-    Returns True when a stale checkpoint was removed.
+    Returns True when stale checkpoints were removed.
     """
     marker = run_dir / FINGERPRINT_FILE
     previous = marker.read_text().strip() if marker.exists() else None
-    stale = (run_dir / checkpoint).exists() and previous != fingerprint
-    if stale:
-        log.warning("discarding %s: written by a different config or code", run_dir / checkpoint)
-        (run_dir / checkpoint).unlink()
+    checkpoints = sorted(run_dir.glob("*.pt"))
+    stale = bool(checkpoints) and previous != fingerprint
+    for path in checkpoints if stale else []:
+        log.warning("discarding %s: written by a different config or code", path)
+        path.unlink()
     atomic_write_text(marker, fingerprint + "\n")
     return stale

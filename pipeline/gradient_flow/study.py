@@ -8,7 +8,6 @@ draw (analysis/gradient_flow.py never recomputes a flow).
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.claims import Claim, make_claim
+from pipeline.core.config import with_defaults
 from pipeline.core.records import read_metrics
 from pipeline.gradient_flow import descent, matrix, scalar
 from pipeline.gradient_flow import theory as symbolic
@@ -56,12 +56,7 @@ DEFAULTS: dict[str, Any] = {
 
 def resolve(cfg: dict[str, Any] | None) -> dict[str, Any]:
     """The study's config with :data:`DEFAULTS` filled in (nested), validated."""
-    out = copy.deepcopy(DEFAULTS)
-    for key, value in (cfg or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
+    out = with_defaults(DEFAULTS, cfg)
     _validate(out)
     return out
 

@@ -1,0 +1,196 @@
+"""The three float64 simulation runs of the study (directpred.md §5.2-5.4): their metrics and long histories.
+
+``linear_flow``: the Lemma-1 matrix flow under Assumptions 2-3 (eigenvalues → p*₊, alignment, commutator,
+Theorem-1 balance). ``collapse``: weight decay above η_crit, no stop-gradient (Theorem 2), no predictor, and a
+sweep of η around η_crit. ``eigenmodes``: the decoupled ODE (Eqns 11-13): phase portraits in (p, s) and the
+weight-decay and EMA sweeps. History columns: :data:`HISTORY_COLUMNS` (long format).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.directpred import theory
+from pipeline.directpred.linear import LinearConfig, LinearTrace, decoupled, simulate
+
+HISTORY_COLUMNS = ("kind", "case", "mode", "t", "value")
+SURVIVAL_FLOOR = 1e-6  # a mode with s below this at the end has collapsed (§5.3)
+
+
+def _rows(kind: str, case: str, t: Any, value: Any, mode: int = -1) -> pd.DataFrame:
+    t = np.asarray(t, dtype=float)
+    return pd.DataFrame(
+        {"kind": kind, "case": case, "mode": mode, "t": t, "value": np.asarray(value, dtype=float)}
+    )
+
+
+def linear_config(cfg: dict[str, Any], **changes: Any) -> LinearConfig:
+    """A :class:`LinearConfig` from the ``linear`` config section with ``changes`` applied."""
+    keys = LinearConfig.__dataclass_fields__
+    return replace(LinearConfig(**{k: v for k, v in cfg["linear"].items() if k in keys}), **changes)
+
+
+def _trace_frames(trace: LinearTrace, case: str) -> list[pd.DataFrame]:
+    s, p, cos = np.array(trace.s), np.array(trace.p), np.array(trace.cosine)
+    frames = [
+        _rows("commutator", case, trace.t, trace.commutator),
+        _rows("w_norm", case, trace.t, trace.w_norm),
+        _rows("tau", case, trace.t, trace.tau),
+        _rows("balance", case, trace.t, trace.balance),
+    ]
+    for j in range(s.shape[1]):
+        frames += [_rows("s", case, trace.t, s[:, j], j), _rows("p", case, trace.t, p[:, j], j)]
+        frames.append(_rows("cos", case, trace.t, cos[:, j], j))
+    return frames
+
+
+def linear_flow(cfg: dict[str, Any], seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """§5.2: every surviving eigenvalue of W_p reaches p*₊(τ=1), s reaches p*₊², [F, W_p] → 0."""
+    lin = linear_config(cfg)
+    trace = simulate(lin, seed)
+    p_plus = theory.p_plus_value(1.0, lin.sigma2, lin.eta)
+    s_end, p_end, cos_end = trace.s[-1], trace.p[-1], trace.cosine[-1]
+    alive = s_end > SURVIVAL_FLOOR
+    comm0, comm1 = trace.commutator[0], trace.commutator[-1]
+    metrics = {
+        "p_plus": p_plus,
+        "s_plus": p_plus**2 / lin.alpha_p,
+        "modes": int(lin.n2),
+        "modes_surviving": int(alive.sum()),
+        "p_final": [float(x) for x in p_end],
+        "s_final": [float(x) for x in s_end],
+        "p_err_max": float(np.abs(p_end[alive] - p_plus).max()) if alive.any() else math.inf,
+        "s_err_max": float(np.abs(s_end[alive] - p_plus**2 / lin.alpha_p).max()) if alive.any() else math.inf,
+        "cos_min_surviving": float(cos_end[alive].min()) if alive.any() else -1.0,
+        "commutator_initial": comm0,
+        "commutator_final": comm1,
+        "commutator_decades": float(math.log10(comm0 / max(comm1, 1e-300))),
+        "tau_final": trace.tau[-1],
+        "balance_rel_err_max": float(max(trace.balance)),
+    }
+    return metrics, pd.concat(_trace_frames(trace, "default"), ignore_index=True)[list(HISTORY_COLUMNS)]
+
+
+def _outcome(trace: LinearTrace) -> dict[str, Any]:
+    return {
+        "s_max_final": float(trace.s[-1].max()),
+        "w_norm_final": trace.w_norm[-1],
+        "w_norm_monotone": bool(np.all(np.diff(trace.w_norm) <= 1e-15)),
+        "collapsed": bool(trace.s[-1].max() < SURVIVAL_FLOOR),
+    }
+
+
+def collapse(cfg: dict[str, Any], seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """§5.3: η above η_crit, no stop-gradient, no predictor; and the η sweep around η_crit."""
+    lin = cfg["linear"]
+    crit = theory.eta_critical_value(1.0, lin["sigma2"])
+    cases = {
+        "weight_decay_above": linear_config(cfg, eta=lin["collapse_eta"]),
+        "no_stop_grad": linear_config(cfg, stop_grad=False),
+        "no_predictor": linear_config(cfg, predictor=False),
+    }
+    metrics: dict[str, Any] = {"eta_crit": crit, "collapse_eta": lin["collapse_eta"]}
+    frames: list[pd.DataFrame] = []
+    for name, case_cfg in cases.items():
+        trace = simulate(case_cfg, seed)
+        metrics[name] = _outcome(trace)
+        frames += [
+            _rows("w_norm", name, trace.t, trace.w_norm),
+            _rows("s_max", name, trace.t, np.max(trace.s, 1)),
+        ]
+    sweep = []
+    for ratio in lin["threshold_ratios"]:
+        eta = float(ratio) * crit
+        trace = simulate(
+            linear_config(
+                cfg,
+                eta=eta,
+                steps=lin["threshold_steps"],
+                dt=lin["threshold_dt"],
+                record_every=max(1, lin["threshold_steps"] // 200),
+            ),
+            seed,
+        )
+        outcome = _outcome(trace)
+        predicted = eta > crit
+        sweep.append(
+            {
+                "ratio": float(ratio),
+                "eta": eta,
+                "predicted_collapse": predicted,
+                **outcome,
+                "matches": outcome["collapsed"] == predicted,
+            }
+        )
+        frames.append(_rows("s_max", f"ratio={float(ratio):g}", trace.t, np.max(trace.s, 1)))
+    metrics["threshold_sweep"] = sweep
+    metrics["threshold_mismatches"] = int(sum(not row["matches"] for row in sweep))
+    return metrics, pd.concat(frames, ignore_index=True)[list(HISTORY_COLUMNS)]
+
+
+def eigenmodes(cfg: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """§5.4: (p, s) portraits (SimSiam, τ ≡ 1) and the η and EMA (β) sweeps of the decoupled ODE."""
+    sw, lin = cfg["sweeps"], cfg["linear"]
+    sigma2, alpha_p = lin["sigma2"], lin["alpha_p"]
+    t = np.linspace(0.0, sw["t_max"], sw["n_points"])
+    frames: list[pd.DataFrame] = []
+    portraits = {}
+    grid_p = np.linspace(*sw["portrait_p_range"], sw["portrait_grid"])
+    grid_s = np.linspace(*sw["portrait_s_range"], sw["portrait_grid"])
+    for eta in sw["portrait_etas"]:
+        portraits[f"{eta:g}"] = theory.numbers(1.0, sigma2, float(eta), alpha_p)
+        for i, p0 in enumerate(grid_p):
+            for k, s0 in enumerate(grid_s):
+                y = decoupled(p0, s0, t, sigma2=sigma2, eta=float(eta), alpha_p=alpha_p)
+                case = f"eta={eta:g}"
+                frames += [
+                    _rows("portrait_p", case, t, y[:, 0], i * len(grid_s) + k),
+                    _rows("portrait_s", case, t, y[:, 1], i * len(grid_s) + k),
+                ]
+    eta_rows = []
+    for eta in sw["etas"]:
+        y = decoupled(sw["p0"], sw["s0"], t, sigma2=sigma2, eta=float(eta), alpha_p=alpha_p, beta=lin["beta"])
+        frames += [
+            _rows("eta_sweep_p", f"{eta:g}", t, y[:, 0]),
+            _rows("eta_sweep_tau", f"{eta:g}", t, y[:, 2]),
+        ]
+        eta_rows.append(
+            {
+                "eta": float(eta),
+                "p_final": float(y[-1, 0]),
+                "s_final": float(y[-1, 1]),
+                "p_plus": theory.p_plus_value(1.0, sigma2, float(eta)),
+            }
+        )
+    beta_rows = []
+    for beta in sw["betas"]:
+        y = decoupled(sw["p0"], sw["s0"], t, sigma2=sigma2, eta=lin["eta"], alpha_p=alpha_p, beta=float(beta))
+        frames += [
+            _rows("beta_sweep_p", f"{beta:g}", t, y[:, 0]),
+            _rows("beta_sweep_tau", f"{beta:g}", t, y[:, 2]),
+        ]
+        beta_rows.append({"beta": float(beta), "p_final": float(y[-1, 0]), "tau_final": float(y[-1, 2])})
+    invariant = _invariant_error(sw, sigma2, alpha_p, lin["eta"], t)
+    metrics = {
+        "portraits": portraits,
+        "eta_sweep": eta_rows,
+        "beta_sweep": beta_rows,
+        "invariant_rel_err_max": invariant,
+        "p0": sw["p0"],
+        "s0": sw["s0"],
+        "beta": lin["beta"],
+    }
+    return metrics, pd.concat(frames, ignore_index=True)[list(HISTORY_COLUMNS)]
+
+
+def _invariant_error(sw: dict[str, Any], sigma2: float, alpha_p: float, eta: float, t: np.ndarray) -> float:
+    """Eqn 14 along the decoupled ODE: max |(s − p²/α_p) − e^{−2ηt}c| / (|c| + s)."""
+    y = decoupled(sw["p0"], sw["s0"], t, sigma2=sigma2, eta=eta, alpha_p=alpha_p)
+    c = sw["s0"] - sw["p0"] ** 2 / alpha_p
+    err = np.abs(y[:, 1] - y[:, 0] ** 2 / alpha_p - np.exp(-2 * eta * t) * c) / (abs(c) + np.abs(y[:, 1]))
+    return float(err.max())

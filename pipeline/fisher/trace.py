@@ -1,0 +1,116 @@
+"""The trace of the Fisher information matrix, with labels sampled from the model (fisher.md §2.1).
+
+Tr F = E_x E_{ŷ~p_θ(·|x)} ‖∇_θ ℓ(x, ŷ)‖², ℓ the cross-entropy. Four estimators, all over a fixed set of
+examples ``x``:
+
+- :func:`fisher_trace_exact`: the expectation over ŷ done exactly, Σ_c p_c(x)‖∇ℓ(x, c)‖² (one vectorised
+  per-example pass per class); the reference for tests;
+- :func:`fisher_trace_sampled`: one ŷ per example drawn from p_θ, per-example squared norms with
+  ``torch.func`` (``vmap(grad(...))``), averaged: unbiased, the measurement used during training;
+- :func:`fisher_trace_loop`: the same numbers with a Python loop of B backward passes (benchmark baseline);
+- :func:`minibatch_trace_estimate`: B·‖(1/B)Σ_i ∇ℓ(x_i, ŷ_i)‖², one backward pass; unbiased for Tr F because
+  the score has zero mean under the model (§2.2), so the cross terms vanish in expectation.
+
+Never pass the data labels here: with them the same formulas give the *empirical* Fisher (§3).
+Models must not couple examples (no training-mode batch norm, §3); every estimator evaluates the model in
+eval mode and leaves its train/eval mode and its ``.grad`` fields as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+from torch.nn import functional
+
+
+@contextmanager
+def _eval(model: nn.Module) -> Iterator[nn.Module]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def sample_labels(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One label per row drawn from softmax(logits) (detached): ŷ ~ p_θ(·|x)."""
+    probs = torch.softmax(logits.detach().float(), dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def _trainable(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def per_example_sq_grad_norms(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor, chunk_size: int | None = None
+) -> torch.Tensor:
+    """‖∇_θ ℓ(x_i, labels_i)‖² for every row i, vectorised with ``torch.func.vmap(grad(...))``."""
+    params = _trainable(model)
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
+
+    def loss_one(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        return functional.cross_entropy(logits, yi.unsqueeze(0))
+
+    with _eval(model):
+        grads = vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size)(params, x, labels)
+    return sum(g.pow(2).flatten(1).sum(1) for g in grads.values())
+
+
+def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with _eval(model), torch.no_grad():
+        return model(x)
+
+
+def fisher_trace_sampled(
+    model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None, chunk_size: int | None = 256
+) -> float:
+    """Tr F on ``x`` with one ŷ_i ~ p_θ(·|x_i) per example: mean_i ‖∇ℓ(x_i, ŷ_i)‖² (vmap in chunks of
+    ``chunk_size`` examples, which bounds the memory of the per-example gradients on large models)."""
+    labels = sample_labels(_logits(model, x), generator)
+    return float(per_example_sq_grad_norms(model, x, labels, chunk_size).mean())
+
+
+def fisher_trace_exact(model: nn.Module, x: torch.Tensor) -> float:
+    """Tr F on ``x`` with the expectation over labels done exactly: mean_i Σ_c p_c(x_i)‖∇ℓ(x_i, c)‖²."""
+    probs = torch.softmax(_logits(model, x).double(), dim=-1)
+    total = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+    for c in range(probs.shape[1]):
+        labels = torch.full((len(x),), c, dtype=torch.long, device=x.device)
+        total += probs[:, c] * per_example_sq_grad_norms(model, x, labels).double()
+    return float(total.mean())
+
+
+def fisher_trace_loop(model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None) -> float:
+    """:func:`fisher_trace_sampled` computed with one backward pass per example (the slow reference)."""
+    labels = sample_labels(_logits(model, x), generator)
+    params = list(_trainable_params(model))
+    total = 0.0
+    with _eval(model):
+        for xi, yi in zip(x, labels, strict=True):
+            loss = functional.cross_entropy(model(xi.unsqueeze(0)), yi.unsqueeze(0))
+            grads = torch.autograd.grad(loss, params)
+            total += float(sum(g.pow(2).sum() for g in grads))
+    return total / len(x)
+
+
+def _trainable_params(model: nn.Module) -> Iterator[torch.Tensor]:
+    return (p for p in model.parameters() if p.requires_grad)
+
+
+def minibatch_trace_estimate(
+    model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None
+) -> float:
+    """B·‖(1/B)Σ_i ∇ℓ(x_i, ŷ_i)‖² with ŷ_i ~ p_θ sampled independently: one backward, unbiased for Tr F."""
+    params = list(_trainable_params(model))
+    with _eval(model):
+        logits = model(x)
+        labels = sample_labels(logits, generator)
+        grads = torch.autograd.grad(functional.cross_entropy(logits, labels), params)
+    return len(x) * float(sum(g.pow(2).sum() for g in grads))

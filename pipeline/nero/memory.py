@@ -1,0 +1,68 @@
+"""Optimiser-state memory (nero.md §1 "one scalar per neuron", §5 item 6): state size after one step.
+
+For every task's model and every optimiser, one step on a random batch, then the number of floating-point
+state entries (step counters excluded) and the bytes of all state tensors. Nero keeps one number per neuron of
+every ≥2-D tensor and one per element of every 1-D tensor (plus one ``scale`` per tensor); Adam keeps two
+per parameter. :func:`nero_expected_numel` is the closed form the tests and the claim compare with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from pipeline.models.registry import count_parameters
+from pipeline.nero.optimizer import state_bytes, state_numel
+from pipeline.nero.tasks import INPUT_SHAPES, build_classifier, build_language_model, make_optimizer
+
+
+def nero_expected_numel(model: nn.Module) -> int:
+    """Σ dim-0 sizes of ≥2-D tensors + Σ sizes of 1-D tensors (``v``) + one ``scale`` per tensor."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return sum(p.shape[0] if p.dim() > 1 else p.numel() for p in params) + len(params)
+
+
+def _model_and_loss(task_name: str, task: dict[str, Any]) -> tuple[nn.Module, Any]:
+    torch.manual_seed(0)
+    if task_name == "lstm":
+        model = build_language_model(task)
+        tokens = torch.randint(0, task["vocab_size"], (task["bptt"] + 1, 2))
+
+        def lm_loss() -> torch.Tensor:
+            logits, _ = model(tokens[:-1])
+            return nn.functional.cross_entropy(logits.flatten(0, 1), tokens[1:].flatten())
+
+        return model, lm_loss
+    model = build_classifier(task)
+    x = torch.randn(2, *INPUT_SHAPES[task["dataset"]])
+    y = torch.tensor([0, 1])
+    return model, lambda: nn.functional.cross_entropy(model(x), y)
+
+
+def memory_table(cfg: dict[str, Any], tasks: list[str], optimizers: list[str]) -> pd.DataFrame:
+    """Rows ``task, model, optimizer, params, state_numel, state_bytes, state_per_param``."""
+    rows = []
+    for task_name in tasks:
+        for name in optimizers:
+            model, loss_fn = _model_and_loss(task_name, cfg[task_name])
+            optimizer = make_optimizer(name, list(model.parameters()), 0.01, cfg)
+            loss_fn().backward()
+            optimizer.step()
+            params = count_parameters(model)
+            numel = state_numel(optimizer)
+            rows.append(
+                {
+                    "task": task_name,
+                    "model": cfg[task_name].get("model", "lstm_lm"),
+                    "optimizer": name,
+                    "params": params,
+                    "state_numel": numel,
+                    "state_bytes": state_bytes(optimizer),
+                    "state_per_param": numel / params,
+                    "nero_expected_numel": nero_expected_numel(model),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,288 @@
+"""Decentralized engine: mixing matrices, gossip, consensus distance, algorithms (hand-computed two steps),
+simulator reductions and the vmapped workers against a loop over separate models (consensus.md §6, qgm.md §6).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.decentralized import algorithms as alg
+from pipeline.decentralized import topology
+from pipeline.decentralized.comm import Gossip, StackedComm, consensus_distance_sq
+from pipeline.decentralized.schedule import Schedule
+from pipeline.decentralized.simulator import Simulator
+from pipeline.decentralized.workers import StackedModel
+from pipeline.models import build_model
+
+# ------------------------------------------------------------------------------------------- topologies
+
+
+@pytest.mark.parametrize(
+    ("name", "n"),
+    [("ring", 8), ("ring", 16), ("torus", 16), ("complete", 8), ("exponential", 16), ("social", 32)],
+)
+def test_mixing_matrices_are_symmetric_doubly_stochastic(name, n):
+    W = topology.mixing_matrix(name, n)
+    assert np.abs(W - W.T).max() <= 1e-12
+    assert np.abs(W.sum(axis=1) - 1).max() <= 1e-12 and (W >= 0).all()
+
+
+@pytest.mark.parametrize(("n", "lam2"), [(8, 0.80474), (16, 0.94925), (32, 0.98719), (64, 0.99679)])
+def test_ring_second_eigenvalue_matches_formula_and_table(n, lam2):
+    W = topology.ring(n)
+    assert topology.second_eigenvalue(W) == pytest.approx((1 + 2 * np.cos(2 * np.pi / n)) / 3, abs=1e-12)
+    assert topology.second_eigenvalue(W) == pytest.approx(lam2, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "n", "rho"),
+    [
+        ("torus", 16, 0.40),
+        ("torus", 64, 0.117),
+        ("exponential", 16, 0.5),
+        ("exponential", 32, 0.4),
+        ("exponential", 64, 0.333),
+        ("social", 32, 0.082),
+        ("complete", 16, 1.0),
+    ],
+)
+def test_spectral_gaps_match_the_sheet(name, n, rho):
+    assert topology.spectral_gap(topology.mixing_matrix(name, n)) == pytest.approx(rho, abs=1.5e-3)
+
+
+def test_bad_topologies_are_rejected():
+    with pytest.raises(ValueError, match="square"):
+        topology.mixing_matrix("torus", 12)
+    with pytest.raises(KeyError, match="unknown topology"):
+        topology.mixing_matrix("star", 8)
+    with pytest.raises(ValueError, match="symmetric"):
+        topology.check_mixing(np.array([[0.5, 0.5], [0.2, 0.8]]))
+
+
+# ------------------------------------------------------------------------------------ gossip, consensus
+
+
+def test_gossip_preserves_mean_and_contracts_by_lambda2():
+    W = topology.ring(16)
+    comm = StackedComm(W)
+    X = torch.randn(16, 50, generator=torch.Generator().manual_seed(0))
+    mixed = comm.mix(X)
+    torch.testing.assert_close(mixed.mean(0), X.mean(0), atol=1e-6, rtol=0)
+    lam = topology.second_eigenvalue(W)
+    assert float(consensus_distance_sq(mixed)) <= lam**2 * float(consensus_distance_sq(X)) + 1e-7
+    # equality along the eigenvector of the largest non-unit eigenvalue
+    values, vectors = np.linalg.eigh(W)
+    k = np.argsort(-np.abs(values))[1]
+    Xe = torch.tensor(np.outer(vectors[:, k], np.ones(3)), dtype=torch.float64)
+    ratio = consensus_distance_sq(torch.tensor(W) @ Xe) / consensus_distance_sq(Xe)
+    assert float(ratio) == pytest.approx(values[k] ** 2, rel=1e-10)
+
+
+def test_consensus_distance_against_brute_force():
+    X = torch.randn(5, 7, dtype=torch.float64)
+    mean = sum(X[i] for i in range(5)) / 5
+    brute = sum(float(((X[i] - mean) ** 2).sum()) for i in range(5)) / 5
+    assert float(consensus_distance_sq(X)) == pytest.approx(brute, rel=1e-12)
+
+
+def test_control_gossips_until_target():
+    comm = StackedComm(topology.ring(16))
+    X = torch.randn(16, 10)
+    policy = Gossip(rounds=1, target=0.1 * float(consensus_distance_sq(X)) ** 0.5, max_rounds=500)
+    out = policy(comm, X)
+    assert policy.last_rounds > 1
+    assert float(consensus_distance_sq(out)) ** 0.5 <= policy.target
+    before = policy(comm, X)
+    capped = Gossip(rounds=1, target=1e-12, max_rounds=3)
+    capped(comm, X)
+    assert capped.last_rounds == 3 and before.shape == X.shape
+
+
+# ------------------------------------------------------------------- algorithms: two steps by hand
+# Two workers, f_i(x) = ½(x − b_i)² (gradient x − b_i, no noise), W = [[a, 1−a], [1−a, a]].
+
+A, ETA, BETA, MU = 0.75, 0.1, 0.9, 0.1
+B = (1.0, -2.0)
+X0 = (0.5, 0.3)
+
+
+def _grad(X):
+    b = torch.tensor(B, dtype=X.dtype).unsqueeze(1)
+    return X - b, 0.5 * ((X - b) ** 2).sum(1)
+
+
+def _mix(x):
+    return (A * x[0] + (1 - A) * x[1], (1 - A) * x[0] + A * x[1])
+
+
+def _two_steps(algorithm, lrs=(ETA, ETA)):
+    comm = StackedComm(np.array([[A, 1 - A], [1 - A, A]]))
+    X = torch.tensor(X0, dtype=torch.float32).unsqueeze(1)
+    state = algorithm.init_state(X)
+    for lr in lrs:
+        X, _ = algorithm.step(X, _grad, lr, state, comm)
+    return X.squeeze(1).tolist()
+
+
+def test_dsgd_two_steps_by_hand():
+    x = X0
+    for _ in range(2):
+        x = _mix(tuple(xi - ETA * (xi - bi) for xi, bi in zip(x, B, strict=True)))
+    assert _two_steps(alg.DSGD(momentum=0.0)) == pytest.approx(x, abs=1e-6)
+
+
+def test_dsgdm_n_two_steps_by_hand():
+    x, buf = X0, (0.0, 0.0)
+    for _ in range(2):
+        g = tuple(xi - bi for xi, bi in zip(x, B, strict=True))
+        buf = tuple(BETA * m + gi for m, gi in zip(buf, g, strict=True))
+        x = _mix(tuple(xi - ETA * (gi + BETA * m) for xi, gi, m in zip(x, g, buf, strict=True)))
+    assert _two_steps(alg.DSGDmN(momentum=BETA)) == pytest.approx(x, abs=1e-6)
+
+
+def test_allreduce_two_steps_by_hand():
+    # identical start: centralized Nesterov SGD on the average objective ½(x − mean b)² + const
+    x, buf = 0.4, 0.0
+    comm = StackedComm(np.array([[A, 1 - A], [1 - A, A]]))
+    X = torch.full((2, 1), 0.4)
+    algorithm = alg.AllReduceSGDmN(momentum=BETA, weight_decay=0.01)
+    state = algorithm.init_state(X)
+    for _ in range(2):
+        g = x - sum(B) / 2 + 0.01 * x
+        buf = BETA * buf + g
+        x = x - ETA * (g + BETA * buf)
+        X, _ = algorithm.step(X, _grad, ETA, state, comm)
+    assert X.squeeze(1).tolist() == pytest.approx([x, x], abs=1e-6)
+
+
+def test_qgm_two_steps_by_hand():
+    x, m_hat = X0, (0.0, 0.0)
+    for _ in range(2):
+        g = tuple(xi - bi for xi, bi in zip(x, B, strict=True))
+        m = tuple(BETA * mh + gi for mh, gi in zip(m_hat, g, strict=True))
+        half = tuple(xi - ETA * (gi + BETA * mi) for xi, gi, mi in zip(x, g, m, strict=True))
+        new = _mix(half)
+        d = tuple((xi - ni) / ETA for xi, ni in zip(x, new, strict=True))
+        m_hat = tuple((1 - MU) * mh + MU * di for mh, di in zip(m_hat, d, strict=True))
+        x = new
+    assert _two_steps(alg.QGDSGDmN(momentum=BETA, buffer_rate=MU)) == pytest.approx(x, abs=1e-6)
+
+
+def test_qgm_without_gossip_is_heavy_ball_on_its_buffer():
+    """qgm.md §6: W = I, n = 1, no Nesterov: u = β m̂ + g and m̂' = (1 − μ') m̂ + μ' u exactly."""
+    comm = StackedComm(np.eye(1))
+    X = torch.tensor([[0.7]], dtype=torch.float64)
+    q = alg.QGDSGDmN(momentum=BETA, buffer_rate=MU, nesterov=False)
+    state = {"qg_buf": torch.tensor([[0.3]], dtype=torch.float64)}
+    g = 0.7 - B[0]
+    u = BETA * 0.3 + g
+    X_new, _ = q.step(X, lambda X: (X - B[0], X.sum(1)), ETA, state, comm)
+    assert float(X_new) == pytest.approx(0.7 - ETA * u, abs=1e-12)
+    assert float(state["qg_buf"]) == pytest.approx((1 - MU) * 0.3 + MU * u, abs=1e-12)
+
+
+def test_d2_two_steps_by_hand_with_lr_change():
+    lrs = (ETA, ETA / 2)
+    x0 = X0
+    g0 = tuple(xi - bi for xi, bi in zip(x0, B, strict=True))
+    x1 = _mix(tuple(xi - lrs[0] * gi for xi, gi in zip(x0, g0, strict=True)))
+    g1 = tuple(xi - bi for xi, bi in zip(x1, B, strict=True))
+    half = tuple(a - lrs[1] * ((p - a) / lrs[0] + c - d) for a, p, c, d in zip(x1, x0, g1, g0, strict=True))
+    x2 = _mix(half)
+    assert _two_steps(alg.D2(), lrs) == pytest.approx(x2, abs=1e-6)
+    # at a constant lr the update is 2x − x⁻ − η(g − g⁻) (qgm.md §2.2)
+    g1c = tuple(
+        xi - bi
+        for xi, bi in zip(_mix(tuple(xi - ETA * gi for xi, gi in zip(x0, g0, strict=True))), B, strict=True)
+    )
+    x1c = _mix(tuple(xi - ETA * gi for xi, gi in zip(x0, g0, strict=True)))
+    x2c = _mix(tuple(2 * a - p - ETA * (c - d) for a, p, c, d in zip(x1c, x0, g1c, g0, strict=True)))
+    assert _two_steps(alg.D2()) == pytest.approx(x2c, abs=1e-6)
+
+
+@pytest.mark.parametrize("beta", [0.0, BETA])
+def test_gradient_tracking_two_steps_by_hand(beta):
+    x0 = X0
+    g0 = tuple(xi - bi for xi, bi in zip(x0, B, strict=True))
+    y0 = g0
+    buf = tuple(beta * 0.0 + yi for yi in y0)
+    u0 = tuple(yi + beta * bi for yi, bi in zip(y0, buf, strict=True)) if beta else y0
+    x1 = tuple(m - ETA * u for m, u in zip(_mix(x0), u0, strict=True))
+    g1 = tuple(xi - bi for xi, bi in zip(x1, B, strict=True))
+    y1 = tuple(m + a - c for m, a, c in zip(_mix(y0), g1, g0, strict=True))
+    buf = tuple(beta * b + yi for b, yi in zip(buf, y1, strict=True))
+    u1 = tuple(yi + beta * bi for yi, bi in zip(y1, buf, strict=True)) if beta else y1
+    x2 = tuple(m - ETA * u for m, u in zip(_mix(x1), u1, strict=True))
+    assert _two_steps(alg.GradientTracking(momentum=beta)) == pytest.approx(x2, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["dsgd", "dsgdm_n", "qg_dsgdm_n", "d2", "gradient_tracking"])
+def test_mean_dynamics_and_identical_workers(name):
+    """Identical data and init: every method equals its single-worker run, and Ξ stays 0 (consensus.md §6)."""
+    W = topology.ring(5)
+    algorithm = alg.make_algorithm(name, weight_decay=1e-3)
+    single = copy.deepcopy(algorithm)
+
+    def grad(X):
+        return torch.sin(X) + 0.1 * X**2, X.sum(1)
+
+    X = torch.linspace(-1, 1, 6, dtype=torch.float64).repeat(5, 1)
+    x1 = X[:1].clone()
+    state, state1 = algorithm.init_state(X), single.init_state(x1)
+    for _ in range(4):
+        X, _ = algorithm.step(X, grad, 0.05, state, StackedComm(W))
+        X = X.double()
+        x1, _ = single.step(x1, grad, 0.05, state1, StackedComm(np.eye(1)))
+        x1 = x1.double()
+    assert float(consensus_distance_sq(X)) <= 1e-12
+    torch.testing.assert_close(X[0], x1[0], atol=1e-6, rtol=0)
+
+
+# -------------------------------------------------------------------------------- simulator and phases
+
+
+def test_phase_protocol_averages_on_entering_allreduce():
+    torch.manual_seed(0)
+    n, d = 4, 3
+    schedule = Schedule(lr=0.1, steps=8, milestones=(0.5,))
+    b = torch.randn(n, d)
+
+    def grad(X, inputs, targets):
+        return X - b, ((X - b) ** 2).sum(1)
+
+    sim = Simulator(
+        torch.zeros(n, d),
+        grad,
+        StackedComm(topology.ring(n)),
+        alg.DSGDmN(),
+        schedule,
+        decentralized_phases=[1],
+    )
+    xi = [sim.step(t, (None, None))["xi_sq"] for t in range(8)]
+    assert all(v > 0 for v in xi[:4]) and all(v < 1e-12 for v in xi[4:])
+    assert sim.decentralized(3) and not sim.decentralized(4)
+    assert schedule.lr_at(3) == pytest.approx(0.1) and schedule.lr_at(4) == pytest.approx(0.01)
+
+
+# --------------------------------------------------------------------------- vmap workers vs a loop
+
+
+def test_stacked_gradients_match_separate_models():
+    torch.manual_seed(0)
+    model = build_model("small_cnn", in_channels=1, channels=(4, 8, 8), norm="group")
+    stacked = StackedModel(model)
+    X = stacked.flat_init(3) + 0.01 * torch.randn(3, stacked.dim)
+    inputs, targets = torch.randn(3, 5, 1, 8, 8), torch.randint(0, 10, (3, 5))
+    grads, losses = stacked.grad(X, inputs, targets)
+    for i in range(3):
+        copy_model = copy.deepcopy(model)
+        torch.nn.utils.vector_to_parameters(X[i], copy_model.parameters())
+        loss = torch.nn.functional.cross_entropy(copy_model(inputs[i]), targets[i])
+        loss.backward()
+        expected = torch.cat([p.grad.reshape(-1) for p in copy_model.parameters()])
+        torch.testing.assert_close(grads[i], expected, atol=1e-5, rtol=1e-4)
+        assert float(losses[i]) == pytest.approx(float(loss.detach()), abs=1e-6)
