@@ -88,50 +88,27 @@ def _floor(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _flow_and_descent(ax: plt.Axes, flow: pd.DataFrame, descent: pd.DataFrame) -> None:
+    """Conservation error per λ on one axis: flow solid, gradient descent dashed, shared colours."""
+    order = sorted(set(flow["λ"]) | set(descent["λ"]), key=float)
+    palette = dict(zip(order, _palette(len(order)), strict=True))
+    common = {"x": "t", "y": "value", "hue": "λ", "hue_order": order, "palette": palette, "estimator": None}
+    sns.lineplot(data=flow, ax=ax, **common)
+    sns.lineplot(data=descent, linestyle="--", legend=False, ax=ax, **common)
+
+
 def _conservation(
     scalar_hist: pd.DataFrame, matrix_hist: pd.DataFrame, descent_hist: pd.DataFrame, out: Path
 ) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     flow = _lam_label(_floor(scalar_hist[scalar_hist.kind == "conservation_err"]))
     gd = _lam_label(_floor(descent_hist[descent_hist.kind == "conservation_err"]))
-    order = sorted(set(flow["λ"]) | set(gd["λ"]), key=float)
-    palette = dict(zip(order, _palette(len(order)), strict=True))
-    sns.lineplot(
-        data=flow, x="t", y="value", hue="λ", hue_order=order, palette=palette, estimator=None, ax=axes[0]
-    )
-    sns.lineplot(
-        data=gd,
-        x="t",
-        y="value",
-        hue="λ",
-        hue_order=order,
-        palette=palette,
-        estimator=None,
-        linestyle="--",
-        legend=False,
-        ax=axes[0],
-    )
+    _flow_and_descent(axes[0], flow, gd)
     mflow = _lam_label(
         _floor(matrix_hist[(matrix_hist.kind == "conservation_err") & (matrix_hist.spectrum == 0)])
     )
     mgd = _lam_label(_floor(descent_hist[descent_hist.kind == "matrix_conservation_err"]))
-    morder = sorted(set(mflow["λ"]) | set(mgd["λ"]), key=float)
-    mpalette = dict(zip(morder, _palette(len(morder)), strict=True))
-    sns.lineplot(
-        data=mflow, x="t", y="value", hue="λ", hue_order=morder, palette=mpalette, estimator=None, ax=axes[1]
-    )
-    sns.lineplot(
-        data=mgd,
-        x="t",
-        y="value",
-        hue="λ",
-        hue_order=morder,
-        palette=mpalette,
-        estimator=None,
-        linestyle="--",
-        legend=False,
-        ax=axes[1],
-    )
+    _flow_and_descent(axes[1], mflow, mgd)
     axes[0].set(
         yscale="log", xlabel="t", ylabel="|Q(t) − Q(0)| / (1 + |Q(0)|)", title="scalar: flow — / GD - -"
     )
