@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
 
 CAPTIONS: dict[str, str] = {
@@ -45,12 +47,11 @@ _SCALE = re.compile(r"^scale_(allreduce|ring)_n(\d+)_s(\d+)$")
 _PHASE = re.compile(r"^phase(\d)_n(\d+)_s(\d+)$")
 
 
-def _runs(results: Path) -> dict[str, Path]:
-    return {p.name: p for p in sorted(results.iterdir()) if (p / "metrics.json").exists()}
+def _runs(results: Path, runs: Sequence[str] | None) -> dict[str, Path]:
+    return {p.name: p for p in run_dirs(results, runs)}
 
 
-def _metrics(path: Path) -> dict:
-    return json.loads((path / "metrics.json").read_text())["metrics"]
+_metrics = read_metrics
 
 
 def _accuracy_vs_n(runs: dict[str, Path], out: Path) -> None:
@@ -168,9 +169,9 @@ def _quadratic(runs: dict[str, Path], out: Path) -> None:
     save(fig, out, "quadratic")
 
 
-def plot(results: Path, out: Path) -> None:
-    """Draw every figure in :data:`CAPTIONS` from ``results`` (results/consensus) into ``out``."""
-    runs = _runs(results)
+def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
+    """Draw every figure in :data:`CAPTIONS` from ``results`` (results/consensus, the ``runs`` if given)."""
+    runs = _runs(results, runs)
     _accuracy_vs_n(runs, out)
     _xi_curves(runs, out)
     _phase_control(runs, out)

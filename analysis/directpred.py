@@ -7,6 +7,7 @@ directpred.md §2.2 evaluated on a grid (the same formulas the sympy checks in t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
 
 CAPTIONS: dict[str, str] = {
@@ -52,16 +54,17 @@ CAPTIONS: dict[str, str] = {
         "go to 0; in the sweep the runs with η/η_crit > 1 collapse and the others do not."
     ),
     "encoder_alignment": (
-        "BYOL on Fashion-MNIST with a small CNN (mean over seeds, band = min/max): mean cos(W_p u_j, u_j)"
+        "BYOL, one row per dataset (default scale: Fashion-MNIST with a small CNN; mean over seeds, band ="
+        " min/max): mean cos(W_p u_j, u_j)"
         " over the top eigenvectors of F̂ (left), asymmetry ‖W_p − W_pᵀ‖/‖W_p‖ (middle) and the top "
         "eigenvalues log s_j of F̂ (right, SGD linear predictor), against training step (the paper's Fig."
         " 2). Look for: the SGD predictor's alignment rising towards 1 while it stays asymmetric; "
         "DirectPred is aligned by construction."
     ),
     "probe_accuracy": (
-        "Linear-probe test accuracy (probe selected on a validation split) per predictor; points are "
-        "seeds, bars the mean. Look for: DirectPred at least as good as the SGD linear predictor and "
-        "close to the two-layer predictor (Table 8, Table 9 direction)."
+        "Linear-probe test accuracy (probe selected on a validation split) per predictor, one panel per "
+        "dataset; points are seeds, bars the mean. Look for: DirectPred at least as good as the SGD linear "
+        "predictor and close to the two-layer predictor (Table 8, Table 9 direction)."
     ),
 }
 
@@ -190,65 +193,73 @@ def _collapse(results: Path, out: Path) -> None:
     save(fig, out, "collapse")
 
 
-def _ssl_runs(results: Path) -> list[str]:
-    return sorted(
-        p.parent.name
-        for p in results.glob("*_s*/metrics.json")
-        if p.parent.name.split("_")[0] in ("byol", "simsiam")
-    )
+def _ssl_runs(results: Path, runs: Sequence[str] | None) -> dict[str, list[Path]]:
+    """Finished SSL runs (their metrics name a predictor variant), grouped by dataset."""
+    grouped: dict[str, list[Path]] = {}
+    for run_dir in run_dirs(results, runs):
+        m = read_metrics(run_dir)
+        if "variant" in m:
+            grouped.setdefault(m.get("dataset", "?"), []).append(run_dir)
+    return grouped
 
 
-def _encoder_alignment(results: Path, out: Path) -> None:
+def _alignment_row(axes, run_dirs_of_dataset: list[Path], dataset: str) -> None:
     frames = []
-    for run in _ssl_runs(results):
-        hist = _history(results, run)
-        m = _metrics(results, run)
-        frames.append(hist.assign(variant=f"{m['method']} {m['variant']}", run=run))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    if frames:
-        data = pd.concat(frames, ignore_index=True)
-        for ax, column in ((axes[0], "eig_cos_mean"), (axes[1], "eig_asym")):
-            if column in data:
-                sub = data.dropna(subset=[column])
-                sns.lineplot(sub, x="step", y=column, hue="variant", errorbar=("pi", 100), ax=ax)
-        axes[0].set(ylabel="mean cos(W_p u_j, u_j), top k")
-        axes[1].set(ylabel="‖W_p − W_pᵀ‖/‖W_p‖")
-        linear = data[data["variant"].str.endswith(" linear")]
-        s_cols = [c for c in data.columns if c.startswith("eig_s") and c[5:].isdigit()]
-        for j, column in enumerate(sorted(s_cols, key=lambda c: int(c[5:]))):
-            mean = linear.groupby("step")[column].mean()
-            axes[2].semilogy(mean.index, mean.values, label=f"s_{j}", lw=0.9)
-        axes[2].set(xlabel="step", ylabel="eigenvalues of F̂ (linear predictor)")
-        axes[2].legend(fontsize=6, ncol=2)
+    for run_dir in run_dirs_of_dataset:
+        m = read_metrics(run_dir)
+        hist = pd.read_csv(run_dir / "history.csv")
+        frames.append(hist.assign(variant=f"{m['method']} {m['variant']}", run=run_dir.name))
+    data = pd.concat(frames, ignore_index=True)
+    for ax, column in ((axes[0], "eig_cos_mean"), (axes[1], "eig_asym")):
+        if column in data:
+            sub = data.dropna(subset=[column])
+            sns.lineplot(sub, x="step", y=column, hue="variant", errorbar=("pi", 100), ax=ax)
+    axes[0].set(ylabel="mean cos(W_p u_j, u_j), top k", title=dataset)
+    axes[1].set(ylabel="‖W_p − W_pᵀ‖/‖W_p‖", title=dataset)
+    linear = data[data["variant"].str.endswith(" linear")]
+    s_cols = [c for c in data.columns if c.startswith("eig_s") and c[5:].isdigit()]
+    for j, column in enumerate(sorted(s_cols, key=lambda c: int(c[5:]))):
+        mean = linear.groupby("step")[column].mean()
+        axes[2].semilogy(mean.index, mean.values, label=f"s_{j}", lw=0.9)
+    axes[2].set(xlabel="step", ylabel="eigenvalues of F̂ (linear predictor)", title=dataset)
+    axes[2].legend(fontsize=6, ncol=2)
+
+
+def _encoder_alignment(results: Path, out: Path, runs: Sequence[str] | None) -> None:
+    grouped = _ssl_runs(results, runs)
+    fig, axes = plt.subplots(max(1, len(grouped)), 3, figsize=(13, 3.6 * max(1, len(grouped))), squeeze=False)
+    for row, (dataset, dirs) in zip(axes, grouped.items(), strict=False):
+        _alignment_row(row, dirs, dataset)
     save(fig, out, "encoder_alignment")
 
 
-def _probe_accuracy(results: Path, out: Path) -> None:
-    rows = []
-    for run in _ssl_runs(results):
-        m = _metrics(results, run)
-        if m.get("probe_test_accuracy") is not None:
-            rows.append(
-                {"variant": f"{m['method']} {m['variant']}", "accuracy": 100 * m["probe_test_accuracy"]}
-            )
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    if rows:
+def _probe_accuracy(results: Path, out: Path, runs: Sequence[str] | None) -> None:
+    grouped = _ssl_runs(results, runs)
+    fig, axes = plt.subplots(1, max(1, len(grouped)), figsize=(6 * max(1, len(grouped)), 3.6), squeeze=False)
+    for ax, (dataset, dirs) in zip(axes[0], grouped.items(), strict=False):
+        rows = [
+            {"variant": f"{m['method']} {m['variant']}", "accuracy": 100 * m["probe_test_accuracy"]}
+            for m in map(read_metrics, dirs)
+            if m.get("probe_test_accuracy") is not None
+        ]
+        if not rows:
+            continue
         data = pd.DataFrame(rows)
         sns.barplot(data, x="variant", y="accuracy", errorbar=None, alpha=0.5, ax=ax)
         sns.stripplot(data, x="variant", y="accuracy", color="k", ax=ax)
-        low = data["accuracy"].min()
-        ax.set(ylim=(max(0, low - 5), min(100, data["accuracy"].max() + 2)), ylabel="probe test accuracy (%)")
+        low, high = data["accuracy"].min(), data["accuracy"].max()
+        ax.set(ylim=(max(0, low - 5), min(100, high + 2)), ylabel="probe test accuracy (%)", title=dataset)
         ax.tick_params(axis="x", rotation=20)
     save(fig, out, "probe_accuracy")
 
 
-def plot(results: Path, out: Path) -> None:
-    """Draw every figure in :data:`CAPTIONS` from results/directpred/."""
+def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
+    """Draw every figure in :data:`CAPTIONS` from results/directpred/ (SSL: only the ``runs`` if given)."""
     _phase_portrait(results, out)
     _fixed_points(results, out)
     _sweeps(results, out)
     _linear_eigenvalues(results, out)
     _linear_alignment(results, out)
     _collapse(results, out)
-    _encoder_alignment(results, out)
-    _probe_accuracy(results, out)
+    _encoder_alignment(results, out, runs)
+    _probe_accuracy(results, out, runs)

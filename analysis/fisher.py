@@ -6,13 +6,14 @@ final accuracy ("Correlation") and memorisation of noisy labels ("Noisy labels")
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
 
 ARM_LABELS = {
@@ -52,12 +53,12 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-def load(results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load(results: Path, runs: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row of metrics per run, all history rows with experiment/arm/seed columns) from results/fisher."""
     rows, histories = [], []
-    for path in sorted(Path(results).glob("*/metrics.json")):
-        metrics = json.loads(path.read_text())
-        values = metrics.get("metrics", metrics)
+    for run_dir in run_dirs(results, runs):
+        path = run_dir / "metrics.json"
+        values = read_metrics(run_dir)
         key = {"experiment": values["experiment"], "arm": values["arm"], "seed": values["seed_index"]}
         rows.append({**key, **values})
         history = pd.read_csv(path.parent / "history.csv")
@@ -146,9 +147,9 @@ def _memorisation(history: pd.DataFrame, out: Path) -> None:
     save(fig, out, "memorisation")
 
 
-def plot(results: Path, out: Path) -> None:
+def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
     """Draw every figure in :data:`CAPTIONS` from the stored runs under ``results`` (results/fisher)."""
-    metrics, history = load(results)
+    metrics, history = load(results, runs)
     _trace_curves(metrics, history, out)
     _test_accuracy(metrics, out)
     _trace_vs_accuracy(metrics, out)

@@ -7,6 +7,7 @@ runs (pipeline/gradient_flow/study.py); the plot only reads them. Equations: der
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -271,8 +272,9 @@ def _matrix_modes(matrix_metrics: dict[str, Any], hist: pd.DataFrame, out: Path)
     save(fig, out, "matrix_modes")
 
 
-def plot(results: Path, out: Path) -> None:
-    """Draw every figure in :data:`CAPTIONS` from results/gradient_flow into ``out``."""
+def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
+    """Draw every figure in :data:`CAPTIONS` from results/gradient_flow into ``out`` (its runs are fixed:
+    ``scalar``, ``matrix``, ``descent``, so ``runs`` is not needed)."""
     results, out = Path(results), Path(out)
     scalar_metrics, scalar_hist = _load(results, "scalar")
     matrix_metrics, matrix_hist = _load(results, "matrix")

@@ -6,6 +6,7 @@ Nothing here trains: the sweeps, the ablation and the memory table all come from
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
 
 CAPTIONS: dict[str, str] = {
@@ -40,12 +42,9 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-def _runs(results: Path, prefix: str) -> list[tuple[dict, pd.DataFrame]]:
-    out = []
-    for path in sorted(results.glob(f"{prefix}_*/metrics.json")):
-        metrics = json.loads(path.read_text())["metrics"]
-        out.append((metrics, pd.read_csv(path.parent / "history.csv")))
-    return out
+def _runs(results: Path, prefix: str, runs: Sequence[str] | None) -> list[tuple[dict, pd.DataFrame]]:
+    chosen = [p for p in run_dirs(results, runs) if p.name.startswith(f"{prefix}_")]
+    return [(read_metrics(p), pd.read_csv(p / "history.csv")) for p in chosen]
 
 
 def _points(runs: list[tuple[dict, pd.DataFrame]], group: str) -> pd.DataFrame:
@@ -86,8 +85,8 @@ def _sweep_axis(ax: plt.Axes, frame: pd.DataFrame, hue_order: list[str]) -> None
     ax.axvline(0.01, color="grey", lw=0.8, ls=":")
 
 
-def _plot_sweep(results: Path, out: Path) -> None:
-    frame = _points(_runs(results, "sweep"), "optimizer")
+def _plot_sweep(results: Path, out: Path, selected: Sequence[str] | None) -> None:
+    frame = _points(_runs(results, "sweep", selected), "optimizer")
     tasks = list(dict.fromkeys(frame["task"])) if len(frame) else []
     fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(4.2 * max(1, len(tasks)), 3.4), squeeze=False)
     order = list(dict.fromkeys(frame["group"])) if len(frame) else []
@@ -97,8 +96,8 @@ def _plot_sweep(results: Path, out: Path) -> None:
     save(fig, out, "lr_sweep")
 
 
-def _plot_curves(results: Path, out: Path) -> None:
-    runs = [(m, h) for m, h in _runs(results, "sweep") if m["seed_index"] == 0]
+def _plot_curves(results: Path, out: Path, selected: Sequence[str] | None) -> None:
+    runs = [(m, h) for m, h in _runs(results, "sweep", selected) if m["seed_index"] == 0]
     tasks = list(dict.fromkeys(m["task"] for m, _ in runs))
     fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(4.2 * max(1, len(tasks)), 3.4), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=False):
@@ -119,8 +118,8 @@ def _plot_curves(results: Path, out: Path) -> None:
     save(fig, out, "curves")
 
 
-def _plot_ablation(results: Path, out: Path) -> None:
-    runs = _runs(results, "ablation")
+def _plot_ablation(results: Path, out: Path, selected: Sequence[str] | None) -> None:
+    runs = _runs(results, "ablation", selected)
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     if runs:
         frame = _points(runs, "optimizer")
@@ -140,9 +139,9 @@ def _plot_memory(results: Path, out: Path) -> None:
     save(fig, out, "memory")
 
 
-def plot(results: Path, out: Path) -> None:
-    """Write every figure of :data:`CAPTIONS` from results/nero."""
-    _plot_sweep(results, out)
-    _plot_curves(results, out)
-    _plot_ablation(results, out)
+def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
+    """Write every figure of :data:`CAPTIONS` from results/nero (only the ``runs`` if given)."""
+    _plot_sweep(results, out, runs)
+    _plot_curves(results, out, runs)
+    _plot_ablation(results, out, runs)
     _plot_memory(results, out)

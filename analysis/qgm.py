@@ -6,7 +6,7 @@ models (what the paper reports); "averaged" is the test accuracy of the average 
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
 
 CAPTIONS: dict[str, str] = {
@@ -45,12 +46,8 @@ CAPTIONS: dict[str, str] = {
 METHOD_ORDER = ["allreduce_sgdm_n", "dsgd", "dsgdm_n", "qg_dsgdm_n", "d2", "gradient_tracking"]
 
 
-def _load(results: Path) -> list[tuple[str, dict, Path]]:
-    out = []
-    for path in sorted(results.iterdir()):
-        if (path / "metrics.json").exists():
-            out.append((path.name, json.loads((path / "metrics.json").read_text())["metrics"], path))
-    return out
+def _load(results: Path, runs: Sequence[str] | None) -> list[tuple[str, dict, Path]]:
+    return [(path.name, read_metrics(path), path) for path in run_dirs(results, runs)]
 
 
 def _order(methods: set[str]) -> list[str]:
@@ -146,9 +143,9 @@ def _partitions(runs: list[tuple[str, dict, Path]], out: Path) -> None:
     save(fig, out, "partitions")
 
 
-def plot(results: Path, out: Path) -> None:
-    """Draw every figure in :data:`CAPTIONS`."""
-    runs = _load(results)
+def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
+    """Draw every figure in :data:`CAPTIONS` (from the ``runs`` under ``results`` if given)."""
+    runs = _load(results, runs)
     frame = _accuracy_frame(runs)
     _accuracy_vs_alpha(frame, out)
     _accuracy_table(frame, out)

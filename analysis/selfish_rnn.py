@@ -6,7 +6,7 @@ densities all come from the runs (pipeline/selfish_rnn/study.py). Method: selfis
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
 
 STUDY = "selfish_rnn"
@@ -42,13 +43,13 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-def _load(study_results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _load(study_results: Path, runs: Sequence[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Metrics (one row per run) and histories (epoch rows) under results/selfish_rnn/."""
     metrics, histories = [], []
-    for path in sorted(study_results.glob("*/metrics.json")):
-        record = json.loads(path.read_text())["metrics"]
-        metrics.append({"run": path.parent.name, **record})
-        history = pd.read_csv(path.parent / "history.csv")
+    for run_dir in run_dirs(study_results, runs):
+        record = read_metrics(run_dir)
+        metrics.append({"run": run_dir.name, **record})
+        history = pd.read_csv(run_dir / "history.csv")
         if "epoch" not in history:
             continue
         history = history[history["epoch"].notna()].copy()
@@ -140,9 +141,9 @@ def _gate_share(history: pd.DataFrame, out: Path) -> None:
     save(fig, out, "gate_share")
 
 
-def plot(results: Path, out: Path) -> None:
+def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
     """Write every figure in :data:`CAPTIONS` from the stored runs under ``results`` (results/selfish_rnn)."""
-    metrics, history = _load(Path(results))
+    metrics, history = _load(Path(results), runs)
     _val_curves(metrics, history, out)
     _ppl_table(metrics, out)
     _gate_share(history, out)

@@ -25,9 +25,12 @@ rule figures:
         script="analysis/{study}.py",
     output:
         directory("figures/{study}"),
+    params:
+        config_json=lambda wildcards: study_config_json(wildcards.study),
     conda:
         "../envs/pipeline.yaml"
     log:
         "logs/figures/{study}.log",
     shell:
-        "python -m analysis {wildcards.study} --out {output} > {log} 2>&1"
+        "python -m analysis {wildcards.study} --out {output} --config-json {params.config_json:q} "
+        "> {log} 2>&1"

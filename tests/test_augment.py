@@ -44,6 +44,18 @@ def test_ssl_accepts_uint8_resizes_and_handles_grey():
     assert grey.shape == (5, 1, 20, 20)
 
 
+def test_cifar_views_and_plain_view_are_normalised_by_hand_computed_statistics():
+    raw = torch.randint(0, 256, (3, 3, 4, 4), dtype=torch.uint8, generator=gen(5))
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+    expected = torch.stack([(raw[:, c].double() / 255 - mean[c]) / std[c] for c in range(3)], 1)
+    torch.testing.assert_close(CIFAR10_SSL.plain(raw).double(), expected, atol=1e-5, rtol=0)
+    unnormalised = SSLAugment(size=4)(raw, gen(0)).double()  # same random draws, then normalise by hand
+    by_hand = torch.stack([(unnormalised[:, c] - mean[c]) / std[c] for c in range(3)], 1)
+    view = SSLAugment(size=4, mean=mean, std=std)(raw, gen(0)).double()
+    torch.testing.assert_close(view, by_hand, atol=1e-5, rtol=0)
+    assert torch.equal(STL10_SSL.plain(raw), raw.float() / 255)  # STL-10 recipe: no normalisation
+
+
 def test_full_box_crop_is_identity_and_flip_mirrors(images):
     same = augment.random_resized_crop(images, 32, gen(0), scale=(1.0, 1.0), ratio=(1.0, 1.0))
     torch.testing.assert_close(same, images, atol=1e-5, rtol=0)

@@ -43,12 +43,28 @@ def test_every_key_of_the_schema_has_a_default_or_is_an_object():
     def walk(schema, where):
         for key, sub in schema.get("properties", {}).items():
             assert "default" in sub or sub.get("type") == "object", f"{where}{key} has no default"
-            if sub.get("type") == "object":
-                assert sub.get("additionalProperties") is False, f"{where}{key} allows unknown keys"
+            if sub.get("type") != "object":
+                continue
+            values = sub.get("additionalProperties")
+            if isinstance(values, dict):  # a map: names from an enum, each value a strict object
+                assert "enum" in sub.get("propertyNames", {}), f"{where}{key} allows any name"
+                assert values.get("additionalProperties") is False, f"{where}{key}.* allows unknown keys"
+                walk(values, f"{where}{key}.*.")
+            else:
+                assert values is False, f"{where}{key} allows unknown keys"
                 walk(sub, f"{where}{key}.")
 
     assert SCHEMA["additionalProperties"] is False
     walk(SCHEMA, "")
+
+
+def test_per_dataset_overrides_reject_unknown_datasets_and_keys():
+    ok = {"directpred": {"ssl": {"per_dataset": {"stl10": {"image_size": 96, "unlabeled": -1}}}}}
+    assert validate(ok, SCHEMA)["directpred"]["ssl"]["per_dataset"]["stl10"]["image_size"] == 96
+    with pytest.raises(ConfigError, match="per_dataset"):
+        validate({"directpred": {"ssl": {"per_dataset": {"imagenet": {}}}}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"unknown key 'directpred.ssl.per_dataset.stl10.image_sise'"):
+        validate({"directpred": {"ssl": {"per_dataset": {"stl10": {"image_sise": 96}}}}}, SCHEMA)
 
 
 def test_unknown_top_level_key_is_named():

@@ -34,7 +34,7 @@ TINY: dict[str, Any] = {
         "portrait_grid": 2,
     },
     "ssl": {
-        "dataset": "digits",
+        "datasets": ["digits"],
         "n_train": 600,
         "n_val": 200,
         "n_test": 397,
@@ -98,8 +98,8 @@ def test_run_ids_and_config_errors() -> None:
         "linear_flow",
         "collapse",
         "eigenmodes",
-        "byol_linear_s0",
-        "byol_directpred_s0",
+        "digits_byol_linear_s0",
+        "digits_byol_directpred_s0",
     ]
     assert studies.datasets("directpred", TINY) == ["digits"]
     with pytest.raises(ValueError, match="variant"):
@@ -116,25 +116,25 @@ def test_config_sections_list_every_key() -> None:
 
 
 def test_one_epoch_byol_on_digits(results: Path) -> None:
-    for run in ("byol_linear_s0", "byol_directpred_s0"):
+    for run in ("digits_byol_linear_s0", "digits_byol_directpred_s0"):
         metrics = json.loads((results / "directpred" / run / "metrics.json").read_text())["metrics"]
         assert metrics["steps"] == 8 and metrics["diverged"] == 0.0
         assert metrics["probe_test_accuracy"] > 0.2  # 10 classes: chance is 0.1
         assert 0.0 <= metrics["align_cos_top_k"] <= 1.0 + 1e-9
-    history = (results / "directpred" / "byol_directpred_s0" / "history.csv").read_text()
+    history = (results / "directpred" / "digits_byol_directpred_s0" / "history.csv").read_text()
     assert "eig_cos_mean" in history.splitlines()[0]
 
 
 def test_resumed_run_gives_the_same_metrics(results: Path, tmp_path: Path) -> None:
     """Resume: a run restarted from its step-4 checkpoint ends with the uninterrupted run's numbers."""
-    ctx = _context(tmp_path, "byol_directpred_s0")
+    ctx = _context(tmp_path, "digits_byol_directpred_s0")
     ctx.run_dir.mkdir(parents=True)
     short = {**TINY, "ssl": {**TINY["ssl"], "steps": 4}}
-    study.execute("byol_directpred_s0", studies.RunContext(**{**ctx.__dict__, "cfg": short}))
-    resumed = study.execute("byol_directpred_s0", ctx).metrics
-    original = json.loads((results / "directpred" / "byol_directpred_s0" / "metrics.json").read_text())[
-        "metrics"
-    ]
+    study.execute("digits_byol_directpred_s0", studies.RunContext(**{**ctx.__dict__, "cfg": short}))
+    resumed = study.execute("digits_byol_directpred_s0", ctx).metrics
+    original = json.loads(
+        (results / "directpred" / "digits_byol_directpred_s0" / "metrics.json").read_text()
+    )["metrics"]
     assert resumed["probe_test_accuracy"] == original["probe_test_accuracy"]
     assert resumed["train_loss"] == original["train_loss"]
 
@@ -151,7 +151,7 @@ def test_claims_hold_on_the_simulations(results: Path) -> None:
         "collapse_weight_decay",
     ):
         assert rows[cid].holds, cid
-    assert {"directpred_vs_linear", "real_encoder_alignment"} <= set(rows)
+    assert {"directpred_vs_linear_digits", "real_encoder_alignment_digits"} <= set(rows)
 
 
 def test_claims_fail_on_bad_numbers(results: Path, tmp_path: Path) -> None:
@@ -164,15 +164,15 @@ def test_claims_fail_on_bad_numbers(results: Path, tmp_path: Path) -> None:
     record = json.loads(path.read_text())
     record["metrics"]["p_err_max"] = 0.05
     path.write_text(json.dumps(record))
-    for run, acc in (("byol_linear_s0", 0.9), ("byol_directpred_s0", 0.5)):
+    for run, acc in (("digits_byol_linear_s0", 0.9), ("digits_byol_directpred_s0", 0.5)):
         path = bad / "directpred" / run / "metrics.json"
         record = json.loads(path.read_text())
         record["metrics"]["probe_test_accuracy"] = acc
         path.write_text(json.dumps(record))
     rows = {c.claim_id: c for c in study.claims(TINY, _context(bad, ""))}
     assert not rows["fixed_point"].holds
-    assert not rows["directpred_vs_linear"].holds
-    assert rows["directpred_vs_linear"].measured == pytest.approx(-40.0)
+    assert not rows["directpred_vs_linear_digits"].holds
+    assert rows["directpred_vs_linear_digits"].measured == pytest.approx(-40.0)
 
 
 def test_figures_are_drawn(results: Path, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ CASES = [
     ("cnn1d", {}, (3, 1, 40), (3, 10)),
     ("resnet18_cifar", {}, (2, 3, 16, 16), (2, 10)),
     ("resnet18_cifar", {"num_classes": 0, "in_channels": 1}, (2, 1, 8, 8), (2, 512)),
+    ("resnet18", {"num_classes": 0}, (2, 3, 32, 32), (2, 512)),
     ("resnet20", {}, (2, 3, 16, 16), (2, 10)),
     ("vgg11", {}, (2, 3, 32, 32), (2, 10)),
     ("vgg11", {"hidden": 64, "conv_bias": False}, (2, 3, 40, 40), (2, 10)),
@@ -63,6 +64,18 @@ def test_parameter_counts_match_the_architectures():
     vgg = build_model("vgg11", hidden=4096, conv_bias=False)
     assert all(m.bias is None for m in vgg.modules() if isinstance(m, torch.nn.Conv2d))
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in vgg.modules())
+
+
+def test_resnet18_imagenet_stem_matches_torchvision():
+    """Same parameter count and layer shapes as torchvision's resnet18 (an independent implementation)."""
+    from torchvision.models import resnet18 as reference
+
+    ours, theirs = build_model("resnet18"), reference(num_classes=10)
+    assert count_parameters(ours) == count_parameters(theirs) == 11_181_642
+    our_shapes = sorted(tuple(p.shape) for p in ours.parameters())
+    assert our_shapes == sorted(tuple(p.shape) for p in theirs.parameters())
+    x = torch.randn(1, 3, 96, 96)
+    assert ours.layers(ours.stem(x)).shape == (1, 512, 3, 3)
 
 
 def test_mlp_has_no_normalisation_by_default():

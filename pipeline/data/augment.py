@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional
 
-from pipeline.data.transforms import to_float
+from pipeline.data.transforms import CIFAR10_MEAN, CIFAR10_STD, normalize, to_float
 
 _GRAY = (0.2989, 0.587, 0.114)  # torchvision.transforms.v2.functional.rgb_to_grayscale
 
@@ -202,8 +202,10 @@ class SSLAugment:
     """One random view for BYOL/SimSiam: crop, flip, colour jitter, grayscale, optional blur and noise.
 
     ``size=None`` keeps the input size. The defaults are the CIFAR-10 recipe of the DirectPred code;
-    :data:`STL10_SSL` adds the always-on blur. Colour jitter and grayscale act on RGB only, except that
-    brightness and contrast also act on one-channel images.
+    :data:`CIFAR10_SSL` also normalises with the CIFAR-10 channel statistics and :data:`STL10_SSL` adds the
+    always-on blur and no normalisation (directpred.md §2.4). Colour jitter and grayscale act on RGB only,
+    except that brightness and contrast also act on one-channel images. :meth:`plain` is the
+    un-augmented view (float, normalised like the views) that a linear probe reads.
     """
 
     size: int | None = None
@@ -216,6 +218,13 @@ class SSLAugment:
     blur_kernel: int = 9
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     noise_std: float = 0.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def plain(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as float in [0, 1], then normalised by ``mean``/``std`` when set (no randomness)."""
+        x = to_float(x)
+        return x if self.mean is None else normalize(x, self.mean, self.std or ())
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """An augmented float view of the batch ``x`` (uint8 or float)."""
@@ -231,8 +240,8 @@ class SSLAugment:
         if self.noise_std > 0:
             noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype)
             x = x + self.noise_std * noise
-        return x
+        return x if self.mean is None else normalize(x, self.mean, self.std or ())
 
 
-CIFAR10_SSL = SSLAugment(size=32)
+CIFAR10_SSL = SSLAugment(size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD)
 STL10_SSL = SSLAugment(size=96, jitter=(0.8, 0.8, 0.8, 0.2), blur_p=1.0, blur_kernel=9)

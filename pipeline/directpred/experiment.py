@@ -1,9 +1,12 @@
 """One BYOL/SimSiam run on images: data, training through the shared engine, eigen-tracking, linear probe.
 
-The run id names the method, the predictor variant and the seed, e.g. ``byol_directpred_freq5_s1``
-(directpred.md §5.5). Eigen-tracking (Fig. 2) is the engine's ``evaluate`` hook: every ``track_every`` steps
-it records the top eigenvalues of F̂ and, for linear predictors, u_jᵀW_p u_j, cos(W_p u_j, u_j), the
-asymmetry of W_p and the normalised commutator. The probe runs once, after training, on frozen features.
+The run id names the dataset, the method, the predictor variant and the seed, e.g.
+``fashion_mnist_byol_directpred_freq5_s1`` (directpred.md §5.5); ``ssl`` here is that dataset's settings
+(the ``ssl`` section with its ``per_dataset`` overrides applied, see
+:func:`pipeline.directpred.study.dataset_ssl`). Eigen-tracking (Fig. 2) is the engine's ``evaluate``
+hook: every ``track_every`` steps it records the top eigenvalues of F̂ and, for linear predictors,
+u_jᵀW_p u_j, cos(W_p u_j, u_j), the asymmetry of W_p and the normalised commutator.
+The probe runs once, after training, on frozen features.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pipeline.directpred.probe import features, linear_probe
 from pipeline.directpred.spectrum import alignment
 from pipeline.models import build_model
 
+PROBE = ("train", "val", "test")  # the probe's splits, all labelled
 VARIANT = re.compile(r"^(linear|twolayer|directpred)(?:_freq(\d+))?$")
 
 
@@ -46,30 +50,62 @@ def ssl_config(ssl: dict[str, Any], method: str, variant: str) -> SSLConfig:
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Float images in [0, 1] resized to ``size`` (area averaging when shrinking; documented downsampling)."""
-    x = to_float(x)
-    return x if x.shape[-1] == size else functional.interpolate(x, size=(size, size), mode="area")
+    """Images at ``size`` x ``size``: unchanged (uint8 stays uint8) when already that size, else float in
+    [0, 1] resized by area averaging (documented downsampling of Fashion-MNIST 28 -> 16)."""
+    if x.shape[-1] == size:
+        return x
+    return functional.interpolate(to_float(x), size=(size, size), mode="area")
 
 
-def load_images(
-    ssl: dict[str, Any], data_root: str, seed: int
-) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """SSL/probe-train, validation and test splits; the subsets are fixed by the base seed, not the run."""
+def _unlabeled(bundle, count: int, size: int, seed: int) -> torch.Tensor | None:
+    """``count`` images of the bundle's unlabeled split (all for -1, none for 0), a fixed random subset."""
+    if count == 0:
+        return None
+    if "unlabeled_x" not in bundle.tensors:
+        raise ValueError(
+            f"directpred.ssl.unlabeled = {count}, but {bundle.name} has no unlabeled split "
+            "(only stl10 does); set unlabeled: 0"
+        )
+    x = bundle.tensors["unlabeled_x"]
+    if count > len(x):
+        raise ValueError(f"directpred.ssl.unlabeled = {count} > {len(x)} unlabeled {bundle.name} images")
+    if 0 < count < len(x):
+        generator = torch.Generator().manual_seed(derive_seed(seed, "unlabeled"))
+        x = x[torch.randperm(len(x), generator=generator)[:count]]
+    return _resize(x, size)
+
+
+def load_images(ssl: dict[str, Any], data_root: str, seed: int) -> dict[str, Any]:
+    """The probe's ``train``/``val``/``test`` (images, labels) and the SSL training images ``ssl``.
+
+    The probe splits come from the labelled data only: ``n_train`` + ``n_val`` training images (a fixed
+    subset drawn from the base seed, not the run's) and the first ``n_test`` test images. The SSL set is
+    the probe's train and val images plus ``unlabeled`` images of the unlabeled split (STL-10's 100k:
+    train+unlabeled, directpred.md §2.4); labels are never used for SSL and the test set never is.
+    Images keep their stored dtype (uint8 for STL-10/CIFAR-10) so that 105k STL-10 images take 2.9 GB,
+    not 11.6 GB; the augmentation converts each batch.
+    """
     bundle = load_dataset(ssl["dataset"], data_root=data_root)
     x, y = bundle.xy("train")
     x_test, y_test = bundle.xy("test")
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(derive_seed(seed, "subset")))
     n_train, n_val = ssl["n_train"], ssl["n_val"]
     if n_train + n_val > len(x):
-        raise ValueError(f"directpred.ssl: n_train + n_val = {n_train + n_val} > {len(x)} training images")
+        raise ValueError(
+            f"directpred.ssl ({ssl['dataset']}): n_train + n_val = {n_train + n_val} > {len(x)} labelled "
+            "training images"
+        )
     train_idx, val_idx = order[:n_train], order[n_train : n_train + n_val]
     size = ssl["image_size"]
     n_test = min(ssl["n_test"], len(x_test))
-    return {
+    splits = {
         "train": (_resize(x[train_idx], size), y[train_idx]),
         "val": (_resize(x[val_idx], size), y[val_idx]),
         "test": (_resize(x_test[:n_test], size), y_test[:n_test]),
     }
+    extra = _unlabeled(bundle, ssl["unlabeled"], size, seed)
+    ssl_images = [splits["train"][0], splits["val"][0]] + ([] if extra is None else [extra])
+    return {**splits, "ssl": torch.cat(ssl_images)}  # one dtype: every part went through _resize
 
 
 def augmentation(ssl: dict[str, Any]) -> SSLAugment:
@@ -89,7 +125,8 @@ def augmentation(ssl: dict[str, Any]) -> SSLAugment:
 
 
 def make_encoder(ssl: dict[str, Any], in_channels: int) -> tuple[torch.nn.Module, int]:
-    """``small_cnn`` (BatchNorm, widths ``channels``) or ``resnet18_cifar`` (paper scale), without a head."""
+    """The SSL encoder without a head: ``small_cnn`` (BatchNorm, widths ``channels``), ``resnet18_cifar``
+    or ``resnet18`` (paper scale)."""
     if ssl["encoder"] == "small_cnn":
         net = build_model(
             "small_cnn", in_channels=in_channels, num_classes=0, channels=tuple(ssl["channels"]), norm="batch"
@@ -121,8 +158,9 @@ def run(
         encoder, feature_dim = make_encoder(ssl, in_channels)
         return SSLNet(encoder, feature_dim, cfg.proj_hidden, cfg.proj_dim)
 
-    step = SSLStep(cfg, make_net, augmentation(ssl), seed, device)
-    x_ssl = torch.cat([data["train"][0], data["val"][0]]).to(device)
+    augment = augmentation(ssl)
+    step = SSLStep(cfg, make_net, augment, seed, device)
+    x_ssl = data["ssl"].to(device)
     batches = TensorBatches(x_ssl, batch_size=ssl["batch_size"], seed=seed)
 
     def track() -> dict[str, float]:
@@ -141,10 +179,17 @@ def run(
         desc=f"{method}_{variant}",
     )
     result = train(spec, step, batches, state={"ssl": step}, evaluate=track)
-    metrics: dict[str, Any] = {"method": method, "variant": variant, "seed": seed, **result.metrics}
+    metrics: dict[str, Any] = {
+        "dataset": ssl["dataset"],
+        "method": method,
+        "variant": variant,
+        "seed": seed,
+        "ssl_images": len(x_ssl),
+        **result.metrics,
+    }
     if not result.diverged:
         encoder = step.online.encoder
-        feats = {name: (features(encoder, x, lambda v: v), y) for name, (x, y) in data.items()}
+        feats = {name: (features(encoder, data[name][0], augment.plain), data[name][1]) for name in PROBE}
         metrics |= linear_probe(
             feats["train"], feats["val"], feats["test"], ssl["probe_weight_decays"], ssl["probe_iters"]
         )

@@ -1,8 +1,11 @@
 """The directpred study (Tian, Chen, Ganguli 2021): sympy theory, float64 linear-network flows, BYOL runs.
 
 Runs: ``linear_flow``, ``collapse`` and ``eigenmodes`` (pipeline/directpred/simulations.py, directpred.md
-§5.2-5.4), and one SSL run per (method, predictor variant, seed), id ``<method>_<variant>_s<seed>``
-(pipeline/directpred/experiment.py, §5.5). Claims read only the stored metrics.
+§5.2-5.4), and one SSL run per (dataset, method, predictor variant, seed), id
+``<dataset>_<method>_<variant>_s<seed>`` (pipeline/directpred/experiment.py, §5.5). Each dataset's settings
+are the ``ssl`` section with ``ssl.per_dataset[<dataset>]`` applied on top (:func:`dataset_ssl`), so paper
+scale can run STL-10 (96x96, ImageNet-stem ResNet-18, train+unlabeled) and CIFAR-10 side by side. The SSL
+claims are made per dataset. Claims read only the stored metrics.
 """
 
 from __future__ import annotations
@@ -57,10 +60,12 @@ DEFAULTS: dict[str, Any] = {
         "portrait_s_range": [0.05, 1.0],
     },
     "ssl": {
-        "dataset": "fashion_mnist",
+        "datasets": ["fashion_mnist"],
+        "per_dataset": {},
         "n_train": 8000,
         "n_val": 2000,
         "n_test": 5000,
+        "unlabeled": 0,
         "image_size": 16,
         "encoder": "small_cnn",
         "channels": [16, 32, 32],
@@ -95,6 +100,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+NOT_PER_DATASET = ("datasets", "per_dataset")
+
+
 def resolve(cfg: dict[str, Any] | None) -> dict[str, Any]:
     """The study's config with :data:`DEFAULTS` filled in (one level of nesting), validated."""
     out = copy.deepcopy(DEFAULTS)
@@ -102,18 +110,41 @@ def resolve(cfg: dict[str, Any] | None) -> dict[str, Any]:
         if key not in out:
             raise KeyError(f"directpred: unknown config key {key!r}; known: {', '.join(out)}")
         out[key] = {**out[key], **value} if isinstance(value, dict) else value
-    for variant in out["ssl"]["variants"]:
-        experiment.parse_variant(variant)
-    for method in out["ssl"]["methods"]:
-        if method not in ("byol", "simsiam"):
-            raise ValueError(f"directpred.ssl.methods: unknown method {method!r} (byol, simsiam)")
+    for name, overrides in out["ssl"]["per_dataset"].items():
+        unknown = set(overrides) - (set(DEFAULTS["ssl"]) - set(NOT_PER_DATASET))
+        if unknown:
+            raise KeyError(f"directpred.ssl.per_dataset.{name}: keys {sorted(unknown)} cannot be overridden")
+    for name in out["ssl"]["datasets"]:
+        ssl = dataset_ssl(out, name)
+        for variant in ssl["variants"]:
+            experiment.parse_variant(variant)
+        for method in ssl["methods"]:
+            if method not in ("byol", "simsiam"):
+                raise ValueError(f"directpred.ssl.methods: unknown method {method!r} (byol, simsiam)")
     return out
 
 
+def dataset_ssl(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """The SSL settings of one dataset: ``ssl`` with ``ssl.per_dataset[dataset]`` on top, and ``dataset``."""
+    ssl = {k: v for k, v in cfg["ssl"].items() if k not in NOT_PER_DATASET}
+    return {**ssl, **cfg["ssl"]["per_dataset"].get(dataset, {}), "dataset": dataset}
+
+
+def ssl_run_parts(cfg: dict[str, Any]) -> dict[str, tuple[str, str, str, int]]:
+    """Run id -> (dataset, method, variant, seed index), in config order (``cfg`` resolved)."""
+    parts = {}
+    for dataset in cfg["ssl"]["datasets"]:
+        ssl = dataset_ssl(cfg, dataset)
+        for method in ssl["methods"]:
+            for variant in ssl["variants"]:
+                for k in range(ssl["seeds"]):
+                    parts[f"{dataset}_{method}_{variant}_s{k}"] = (dataset, method, variant, k)
+    return parts
+
+
 def ssl_runs(cfg: dict[str, Any]) -> list[str]:
-    """``<method>_<variant>_s<seed>`` for every method, variant and seed index."""
-    ssl = cfg["ssl"]
-    return [f"{m}_{v}_s{k}" for m in ssl["methods"] for v in ssl["variants"] for k in range(ssl["seeds"])]
+    """``<dataset>_<method>_<variant>_s<seed>`` for every dataset, method, variant and seed index."""
+    return list(ssl_run_parts(cfg))
 
 
 def run_ids(cfg: dict[str, Any]) -> list[str]:
@@ -122,17 +153,8 @@ def run_ids(cfg: dict[str, Any]) -> list[str]:
 
 
 def datasets(cfg: dict[str, Any]) -> list[str]:
-    """The prepared dataset the SSL runs read."""
-    cfg = resolve(cfg)
-    return [cfg["ssl"]["dataset"]] if cfg["ssl"]["seeds"] > 0 and cfg["ssl"]["variants"] else []
-
-
-def _ssl_parts(run_id: str, cfg: dict[str, Any]) -> tuple[str, str, int]:
-    method, _, rest = run_id.partition("_")
-    variant, _, seed_text = rest.rpartition("_s")
-    if run_id not in ssl_runs(cfg):
-        raise KeyError(f"directpred has no run {run_id!r}; runs: {', '.join(run_ids(cfg))}")
-    return method, variant, int(seed_text)
+    """The prepared datasets the SSL runs read."""
+    return sorted({dataset for dataset, *_ in ssl_run_parts(resolve(cfg)).values()})
 
 
 def execute(run_id: str, ctx: RunContext) -> RunOutput:
@@ -144,10 +166,14 @@ def execute(run_id: str, ctx: RunContext) -> RunOutput:
         return RunOutput(*simulations.collapse(cfg, ctx.seed))
     if run_id == "eigenmodes":
         return RunOutput(*simulations.eigenmodes(cfg))
-    method, variant, index = _ssl_parts(run_id, cfg)
+    parts = ssl_run_parts(cfg)
+    if run_id not in parts:
+        raise KeyError(f"directpred has no run {run_id!r}; runs: {', '.join(run_ids(cfg))}")
+    dataset, method, variant, index = parts[run_id]
     seed = derive_seed(ctx.seed, STUDY, "seed", index)
+    ssl = dataset_ssl(cfg, dataset)
     metrics, history = experiment.run(
-        cfg["ssl"],
+        ssl,
         method,
         variant,
         seed,
@@ -155,7 +181,7 @@ def execute(run_id: str, ctx: RunContext) -> RunOutput:
         data_root=ctx.extras.get("data_root", "data/raw"),
         base_seed=ctx.seed,
         checkpoint_path=Path(ctx.run_dir) / "checkpoint.pt",
-        checkpoint_every=cfg["ssl"]["checkpoint_every"],
+        checkpoint_every=ssl["checkpoint_every"],
     )
     return RunOutput(metrics=metrics, history=history)
 
@@ -179,10 +205,22 @@ def _mean(values: list[float]) -> float:
     return float(arr.mean()) if arr.size else math.nan
 
 
+SSL_COLUMNS = [
+    "run",
+    "dataset",
+    "method",
+    "variant",
+    "probe_test_accuracy",
+    "probe_val_accuracy",
+    "align_cos_top_k",
+    "diverged",
+]
+
+
 def ssl_table(cfg: dict[str, Any], base: Path) -> pd.DataFrame:
-    """One row per finished SSL run: method, variant, seed index, probe accuracy, alignment."""
+    """One row per finished SSL run of the config: dataset, method, variant, probe accuracy, alignment."""
     rows = []
-    for run in ssl_runs(cfg):
+    for run, (dataset, method, variant, _) in ssl_run_parts(cfg).items():
         path = base / run / "metrics.json"
         if not path.exists():
             continue
@@ -190,31 +228,21 @@ def ssl_table(cfg: dict[str, Any], base: Path) -> pd.DataFrame:
         rows.append(
             {
                 "run": run,
-                "method": m["method"],
-                "variant": m["variant"],
+                "dataset": dataset,
+                "method": method,
+                "variant": variant,
                 "probe_test_accuracy": _number(m.get("probe_test_accuracy")),
                 "probe_val_accuracy": _number(m.get("probe_val_accuracy")),
                 "align_cos_top_k": _number(m.get("align_cos_top_k")),
                 "diverged": m.get("diverged", 0.0),
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "run",
-            "method",
-            "variant",
-            "probe_test_accuracy",
-            "probe_val_accuracy",
-            "align_cos_top_k",
-            "diverged",
-        ],
-    )
+    return pd.DataFrame(rows, columns=SSL_COLUMNS)
 
 
-def _variant_mean(table: pd.DataFrame, method: str, variant: str, column: str) -> float:
-    values = table[(table["method"] == method) & (table["variant"] == variant)][column].tolist()
-    return _mean(values)
+def _variant_mean(table: pd.DataFrame, dataset: str, method: str, variant: str, column: str) -> float:
+    rows = table[(table["dataset"] == dataset) & (table["method"] == method) & (table["variant"] == variant)]
+    return _mean(rows[column].tolist())
 
 
 def claims(cfg: dict[str, Any], ctx: RunContext) -> list[Claim]:
@@ -308,17 +336,25 @@ def claims(cfg: dict[str, Any], ctx: RunContext) -> list[Claim]:
 
 
 def _ssl_claims(cfg: dict[str, Any], base: Path, claim, fig: str) -> list[Claim]:
-    ssl = cfg["ssl"]
-    if not ssl["seeds"] or "byol" not in ssl["methods"]:
-        return []
+    """Every dataset's BYOL claims, ids suffixed with the dataset (``directpred_vs_linear_stl10``)."""
     table = ssl_table(cfg, base)
-    acc = {v: 100 * _variant_mean(table, "byol", v, "probe_test_accuracy") for v in ssl["variants"]}
+    out = []
+    for dataset in cfg["ssl"]["datasets"]:
+        ssl = dataset_ssl(cfg, dataset)
+        if ssl["seeds"] and "byol" in ssl["methods"]:
+            out += _dataset_claims(ssl, table, claim, fig)
+    return out
+
+
+def _dataset_claims(ssl: dict[str, Any], table: pd.DataFrame, claim, fig: str) -> list[Claim]:
+    dataset = ssl["dataset"]
+    acc = {v: 100 * _variant_mean(table, dataset, "byol", v, "probe_test_accuracy") for v in ssl["variants"]}
     out = []
     if {"directpred", "linear"} <= set(acc):
         out.append(
             claim(
-                "directpred_vs_linear",
-                "BYOL probe accuracy: DirectPred minus the SGD-trained linear "
+                f"directpred_vs_linear_{dataset}",
+                f"{dataset}, BYOL probe accuracy: DirectPred minus the SGD-trained linear "
                 "predictor, mean over seeds (points; Table 8 direction).",
                 acc["directpred"] - acc["linear"],
                 ">= 0",
@@ -329,8 +365,8 @@ def _ssl_claims(cfg: dict[str, Any], base: Path, claim, fig: str) -> list[Claim]
     if {"directpred", "twolayer"} <= set(acc):
         out.append(
             claim(
-                "directpred_vs_twolayer",
-                "BYOL probe accuracy: two-layer predictor minus DirectPred, "
+                f"directpred_vs_twolayer_{dataset}",
+                f"{dataset}, BYOL probe accuracy: two-layer predictor minus DirectPred, "
                 "mean over seeds (points; within 2).",
                 acc["twolayer"] - acc["directpred"],
                 "<= 2",
@@ -339,11 +375,11 @@ def _ssl_claims(cfg: dict[str, Any], base: Path, claim, fig: str) -> list[Claim]
             )
         )
     if "linear" in ssl["variants"]:
-        align = _variant_mean(table, "byol", "linear", "align_cos_top_k")
+        align = _variant_mean(table, dataset, "byol", "linear", "align_cos_top_k")
         out.append(
             claim(
-                "real_encoder_alignment",
-                f"Real encoder, SGD linear predictor: mean cos(W_p u_j, u_j) over "
+                f"real_encoder_alignment_{dataset}",
+                f"{dataset}, real encoder, SGD linear predictor: mean cos(W_p u_j, u_j) over "
                 f"the top {ssl['align_top_k']} eigenvectors of F̂ at the end of training (mean over seeds).",
                 align,
                 "> 0.9",

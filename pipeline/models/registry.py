@@ -6,7 +6,8 @@ name           constructor                                      typical use
 mlp            :class:`pipeline.models.mlp.MLP`                 Nero deep MLPs, toys, linear networks
 small_cnn      :class:`pipeline.models.cnn.SmallCNN`            digits / Fashion-MNIST, tiny BYOL encoder
 cnn1d          :class:`pipeline.models.cnn1d.Conv1DNet`         Fisher on MNIST-1D
-resnet18_cifar :func:`pipeline.models.resnet.resnet18_cifar`    DirectPred / Nero paper scale
+resnet18_cifar :func:`pipeline.models.resnet.resnet18_cifar`    DirectPred (CIFAR-10) / Nero paper scale
+resnet18       :func:`pipeline.models.resnet.resnet18`          DirectPred STL-10 (ImageNet stem)
 resnet20       :func:`pipeline.models.resnet.resnet20`          consensus / QGM paper scale (BN, GN, EvoNorm)
 vgg11          :class:`pipeline.models.vgg.VGG11`               Nero / QGM / Fisher paper scale (no BN)
 lstm_lm        :class:`pipeline.models.lstm_lm.LSTMLanguageModel` Selfish-RNN
@@ -24,7 +25,7 @@ from pipeline.models.cnn import SmallCNN
 from pipeline.models.cnn1d import Conv1DNet
 from pipeline.models.lstm_lm import LSTMLanguageModel
 from pipeline.models.mlp import MLP
-from pipeline.models.resnet import resnet18_cifar, resnet20
+from pipeline.models.resnet import resnet18, resnet18_cifar, resnet20
 from pipeline.models.vgg import VGG11
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -32,6 +33,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "small_cnn": SmallCNN,
     "cnn1d": Conv1DNet,
     "resnet18_cifar": resnet18_cifar,
+    "resnet18": resnet18,
     "resnet20": resnet20,
     "vgg11": VGG11,
     "lstm_lm": LSTMLanguageModel,

@@ -1,7 +1,10 @@
-"""CIFAR-style ResNets: ResNet-18 (DirectPred/Nero encoder) and ResNet-20 (consensus/QGM).
+"""ResNets: ResNet-18 (DirectPred/Nero encoder) and ResNet-20 (consensus/QGM).
 
-Both use a 3x3 stride-1 stem and no max-pool (the CIFAR adaptation), BasicBlocks with a 1x1-conv
-projection shortcut where the shape changes, global average pooling, and a linear head.
+``resnet18_cifar`` and ``resnet20`` use a 3x3 stride-1 stem and no max-pool (the CIFAR adaptation);
+``resnet18`` keeps the ImageNet stem (7x7 stride-2 conv, norm, ReLU, 3x3 stride-2 max-pool), as the
+DirectPred code uses for 96x96 STL-10 (directpred.md §2.4: only the CIFAR stem is changed). All have
+BasicBlocks with a 1x1-conv projection shortcut where the shape changes, global average pooling, and a
+linear head.
 ``num_classes=0`` drops the head and returns the pooled features (``feature_dim``: 512 for ResNet-18,
 64 for ResNet-20), as an SSL encoder.
 
@@ -50,8 +53,22 @@ class BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
+STEMS = ("cifar", "imagenet")
+
+
+def _stem(kind: str, in_channels: int, width: int, norm: nn.Module, relu: bool) -> nn.Sequential:
+    """``cifar``: conv3x3 s1; ``imagenet``: conv7x7 s2 and max-pool 3x3 s2 (4x fewer pixels per side)."""
+    if kind not in STEMS:
+        raise ValueError(f"unknown ResNet stem {kind!r}; known: {', '.join(STEMS)}")
+    act = nn.ReLU() if relu else nn.Identity()
+    if kind == "cifar":
+        return nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), norm, act)
+    conv = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
+    return nn.Sequential(conv, norm, act, nn.MaxPool2d(3, stride=2, padding=1))
+
+
 class CifarResNet(nn.Module):
-    """Stem conv3x3(s1) -> stages of BasicBlocks (first stage stride 1, then 2) -> avg pool -> linear."""
+    """Stem (``cifar``/``imagenet``) -> BasicBlock stages (first stride 1, then 2) -> avg pool -> linear."""
 
     def __init__(
         self,
@@ -61,14 +78,11 @@ class CifarResNet(nn.Module):
         in_channels: int = 3,
         norm: str = "batch",
         groups: int = 2,
+        stem: str = "cifar",
     ) -> None:
         super().__init__()
         stem_norm, _, relu = _norms(norm, widths[0], groups)
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
-            stem_norm,
-            nn.ReLU() if relu else nn.Identity(),
-        )
+        self.stem = _stem(stem, in_channels, widths[0], stem_norm, relu)
         layers: list[nn.Module] = []
         previous = widths[0]
         for stage, (width, count) in enumerate(zip(widths, blocks, strict=True)):
@@ -91,6 +105,15 @@ def resnet18_cifar(
 ) -> CifarResNet:
     """ResNet-18 for 32x32 (or 96x96) inputs: widths 64-128-256-512, 2 blocks per stage, 11.2M parameters."""
     return CifarResNet((64, 128, 256, 512), (2, 2, 2, 2), num_classes, in_channels, norm, groups)
+
+
+def resnet18(
+    num_classes: int = 10, in_channels: int = 3, norm: str = "batch", groups: int = 32
+) -> CifarResNet:
+    """ResNet-18 with the ImageNet stem (torchvision's layout; STL-10 96x96 -> 3x3 before pooling)."""
+    return CifarResNet(
+        (64, 128, 256, 512), (2, 2, 2, 2), num_classes, in_channels, norm, groups, stem="imagenet"
+    )
 
 
 def resnet20(
