@@ -13,6 +13,7 @@ import torch
 from pipeline.decentralized import algorithms as alg
 from pipeline.decentralized import topology
 from pipeline.decentralized.comm import Gossip, StackedComm, consensus_distance_sq
+from pipeline.decentralized.models import build_worker_model
 from pipeline.decentralized.schedule import Schedule
 from pipeline.decentralized.simulator import Simulator
 from pipeline.decentralized.workers import StackedModel
@@ -286,3 +287,57 @@ def test_stacked_gradients_match_separate_models():
         expected = torch.cat([p.grad.reshape(-1) for p in copy_model.parameters()])
         torch.testing.assert_close(grads[i], expected, atol=1e-5, rtol=1e-4)
         assert float(losses[i]) == pytest.approx(float(loss.detach()), abs=1e-6)
+
+
+def _brute_force_grads(model, X, inputs, targets):
+    """Reference: worker i's gradient by its own torch.autograd.grad on a copy of the module (a loop)."""
+    grads, losses = [], []
+    for i in range(X.shape[0]):
+        worker = copy.deepcopy(model)
+        torch.nn.utils.vector_to_parameters(X[i], worker.parameters())
+        loss = torch.nn.functional.cross_entropy(worker(inputs[i]), targets[i])
+        grads.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(worker.parameters()))]))
+        losses.append(loss.detach())
+    return torch.stack(grads), torch.stack(losses)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "tol"), [(torch.float64, 1e-6), (torch.float32, 1e-5)], ids=["float64", "float32"]
+)
+@pytest.mark.parametrize("name", ["gn_cnn1d", "mlp"])
+def test_one_backward_of_the_summed_losses_equals_per_worker_gradients(name, dtype, tol):
+    """StackedModel.grad (stacked forward, one backward of Σ_i F_i) against a per-worker autograd loop;
+    gn_cnn1d takes the model's own stacked_forward, the MLP the vmapped forward."""
+    torch.manual_seed(1)
+    if name == "gn_cnn1d":
+        model = build_worker_model("gn_cnn1d", length=11, channels=4, groups=2).to(dtype)
+        inputs = torch.randn(3, 5, 11, dtype=dtype)
+    else:
+        model = build_worker_model("mlp", in_features=6, num_classes=10, width=8, depth=2, norm="group")
+        model, inputs = model.to(dtype), torch.randn(3, 5, 6, dtype=dtype)
+    stacked = StackedModel(model)
+    assert (stacked._stacked_logits == getattr(model, "stacked_forward", None)) == (name == "gn_cnn1d")
+    X = stacked.flat_init(3) + 0.1 * torch.randn(3, stacked.dim, dtype=dtype)
+    targets = torch.randint(0, 10, (3, 5))
+    with torch.no_grad():  # as the algorithms call it
+        grads, losses = stacked.grad(X, inputs, targets)
+    expected_grads, expected_losses = _brute_force_grads(model, X, inputs, targets)
+    torch.testing.assert_close(grads, expected_grads, atol=tol, rtol=0)
+    torch.testing.assert_close(losses, expected_losses, atol=tol, rtol=0)
+    assert float((expected_grads[0] - expected_grads[1]).abs().max()) > 1e-3  # the rows really differ
+
+
+def test_stacked_forward_of_the_gn_cnn_equals_each_worker_module():
+    """Odd length, stride 2, two groups, inputs with and without the channel axis: logits per row."""
+    torch.manual_seed(2)
+    model = build_worker_model("gn_cnn1d", length=13, channels=6, groups=3)
+    stacked = StackedModel(model)
+    X = stacked.flat_init(4) + 0.1 * torch.randn(4, stacked.dim)
+    inputs = torch.randn(4, 7, 13)
+    params = stacked.unflatten(X)
+    for x in (inputs, inputs.unsqueeze(2)):
+        logits = model.stacked_forward(params, x)
+        for i in range(4):
+            worker = copy.deepcopy(model)
+            torch.nn.utils.vector_to_parameters(X[i], worker.parameters())
+            torch.testing.assert_close(logits[i], worker(x[i]).detach(), atol=1e-5, rtol=0)

@@ -3,6 +3,11 @@
 ``gn_cnn1d`` is a small 1-D CNN with GroupNorm for MNIST-1D (the default scale); every other name goes to
 :func:`pipeline.models.build_model` (e.g. ``small_cnn`` with ``norm: group``, ``resnet20`` with
 ``norm: group``/``evonorm``, ``vgg11``). Models with buffers (BatchNorm running stats) are rejected.
+
+``GroupNormCNN1D.stacked_forward`` evaluates n copies with their own parameters in one pass of plain ops
+(workers folded into the channels: a grouped convolution with ``groups = n``, a GroupNorm with ``n·G``
+groups and the stacked affine parameters, one batched matmul for the head); :class:`.workers.StackedModel`
+uses it instead of vmap when a model has it (consensus.md §5B: the simulator; issue 7: at least 5× a loop).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from pipeline.models import build_model
 
@@ -38,6 +44,40 @@ class GroupNormCNN1D(nn.Module):
         if x.dim() == 2:
             x = x.unsqueeze(1)
         return self.head(self.features(x))
+
+    def stacked_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[n, B, classes]`` of n copies: ``params[name]`` ``[n, *shape]``, ``x`` ``[n, B, (1,) L]``.
+
+        Row i equals ``functional_call(self, {name: params[name][i]}, x[i])`` up to float rounding: the
+        grouped convolution, GroupNorm over ``n·G`` groups and batched matmul never mix two workers.
+        """
+        n, batch = x.shape[:2]
+        h = x.reshape(n, batch, -1).transpose(0, 1).unsqueeze(2)  # [B, n·1, 1, L]: workers as channel groups
+        h = h.contiguous(memory_format=torch.channels_last)  # oneDNN's fastest grouped-conv layout on CPU
+        modules = list(self.features)
+        for index, module in enumerate(modules):
+            if isinstance(module, nn.Conv1d):
+                if module.bias is not None or module.dilation != (1,):
+                    raise TypeError("stacked_forward supports bias-free, undilated Conv1d only")
+                weight = params[f"features.{index}.weight"]
+                out, in_, kernel = weight.shape[1:]
+                h = functional.conv2d(
+                    h,
+                    weight.reshape(n * out, in_, 1, kernel),
+                    stride=(1, module.stride[0]),
+                    padding=(0, module.padding[0]),
+                    groups=n,
+                )
+            elif isinstance(module, nn.GroupNorm):
+                weight, bias = params[f"features.{index}.weight"], params[f"features.{index}.bias"]
+                groups = n * module.num_groups  # worker i's groups are i·G … i·G + G − 1
+                h = functional.group_norm(h, groups, weight.reshape(-1), bias.reshape(-1), module.eps)
+            elif isinstance(module, nn.ReLU):
+                h = functional.relu(h)
+            elif not isinstance(module, nn.Flatten):
+                raise TypeError(f"stacked_forward does not know {type(module).__name__}")
+        h = h.reshape(batch, n, -1).transpose(0, 1)  # [n, B, C·L'] in nn.Flatten's (channel, length) order
+        return torch.baddbmm(params["head.bias"].unsqueeze(1), h, params["head.weight"].transpose(1, 2))
 
 
 def build_worker_model(name: str, **options: Any) -> nn.Module:

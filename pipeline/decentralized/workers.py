@@ -1,8 +1,13 @@
 """n copies of one model, stacked with torch.func (DESIGN.md "Decentralized training", consensus.md §5B).
 
 Parameters live in one flat tensor ``X [rows, d]`` (row i = worker i), which is what gossip multiplies by
-W. :meth:`StackedModel.grad` unflattens X into per-parameter views and evaluates every worker's loss and
-gradient on its own batch with ``vmap(grad_and_value(functional_call))``.
+W. :meth:`StackedModel.grad` unflattens X into per-parameter views, evaluates every worker's loss on its own
+batch in one stacked forward pass, and takes ONE ordinary autograd backward of the sum of the per-worker
+losses with respect to X. Worker i's loss depends only on row i, so row i of that gradient is exactly
+∇F_i(x_i) (no cross terms), and one backward over the whole stack costs far less than
+``vmap(grad_and_value(functional_call))`` (a transform per call). The forward is the model's own
+``stacked_forward(params, inputs)`` where it has one (:class:`.models.GroupNormCNN1D`: plain grouped ops,
+no vmap), else ``vmap(functional_call)``.
 """
 
 from __future__ import annotations
@@ -11,12 +16,12 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad_and_value, vmap
+from torch.func import functional_call, vmap
 from torch.nn import functional
 
 
 class StackedModel:
-    """A parameter layout (names, shapes, offsets) and vmapped loss/gradient/forward over rows of X."""
+    """A parameter layout (names, shapes, offsets) and stacked losses/gradients/forward over rows of X."""
 
     def __init__(
         self, model: nn.Module, loss: Callable[..., torch.Tensor] = functional.cross_entropy
@@ -28,7 +33,9 @@ class StackedModel:
         self.shapes = [params[name].shape for name in self.names]
         self.sizes = [params[name].numel() for name in self.names]
         self.dim = sum(self.sizes)
-        self._grad = vmap(grad_and_value(self._loss), randomness="different")
+        self._stacked_logits = vmap(self._logits, randomness="different")
+        if callable(getattr(model, "stacked_forward", None)) and self.names == list(params):
+            self._stacked_logits = model.stacked_forward
         self._forward = vmap(self._logits, in_dims=(0, None))
 
     def flat_init(self, rows: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -48,16 +55,31 @@ class StackedModel:
     def _logits(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.model, params, (x,))
 
-    def _loss(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.loss(self._logits(params, x), y)
+    def losses(self, X: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-worker losses ``[rows]``: row i's model on ``inputs[i]`` against ``targets[i]``.
+
+        Cross-entropy (the default) is taken over all rows at once and averaged per row, which is the
+        per-row mean cross-entropy; any other loss is vmapped.
+        """
+        logits = self._stacked_logits(self.unflatten(X), inputs)
+        if self.loss is not functional.cross_entropy:
+            return vmap(self.loss)(logits, targets)
+        per_example = functional.cross_entropy(logits.flatten(0, 1), targets.flatten(0, 1), reduction="none")
+        return per_example.reshape(targets.shape[:2]).mean(dim=1)
 
     def grad(
         self, X: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradients ``[rows, d]`` and losses ``[rows]``, row i on its batch ``inputs[i], targets[i]``."""
-        grads, losses = self._grad(self.unflatten(X), inputs, targets)
-        flat = torch.cat([grads[name].reshape(X.shape[0], -1) for name in self.names], dim=1)
-        return flat, losses
+        """Gradients ``[rows, d]`` and losses ``[rows]``, row i on its batch ``inputs[i], targets[i]``.
+
+        One backward of Σ_i F_i(x_i) through the stacked forward: ∂/∂x_i Σ_j F_j(x_j) = ∇F_i(x_i) because
+        F_j does not depend on x_i for j ≠ i (see the module docstring).
+        """
+        with torch.enable_grad():
+            leaf = X.detach().requires_grad_(True)
+            losses = self.losses(leaf, inputs, targets)
+            (flat,) = torch.autograd.grad(losses.sum(), leaf)
+        return flat, losses.detach()
 
     def logits(self, X: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """Logits ``[rows, N, classes]`` of every row's model on the same inputs."""
