@@ -23,6 +23,7 @@ rule figures:
         metrics=lambda wildcards: run_metrics(wildcards.study),
         theory=lambda wildcards: theory_outputs(wildcards.study),
         script="analysis/{study}.py",
+        shared=["analysis/__main__.py", "analysis/runs.py", "analysis/style.py"],
     output:
         directory("figures/{study}"),
     params:
