@@ -132,8 +132,10 @@ def time_worker(worker: Worker, warmup_steps: int, time_steps: int) -> list[floa
         dist.barrier()
         start = time.perf_counter()
         worker.step(step, batch)
-        elapsed = torch.tensor([time.perf_counter() - start], dtype=torch.float64)
-        dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+        if worker.X.is_cuda:  # CUDA kernels run asynchronously: wait for the step before reading the clock
+            torch.cuda.synchronize(worker.X.device)
+        elapsed = torch.tensor([time.perf_counter() - start], dtype=torch.float64, device=worker.X.device)
+        dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)  # NCCL needs the tensor on the worker's GPU
         times.append(float(elapsed))
     return times
 
