@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.records import record_run
 
 from pipeline import studies
 from pipeline.core.atomic import atomic_write_json
-from pipeline.core.records import write_history, write_metrics
 from pipeline.directpred import study
 
 TINY: dict[str, Any] = {
@@ -68,18 +68,7 @@ def _context(results: Path, run: str) -> studies.RunContext:
 
 
 def _record(results: Path, run: str, output: studies.RunOutput) -> None:
-    run_dir = results / "directpred" / run
-    write_history(run_dir / "history.csv", output.history)
-    write_metrics(
-        run_dir / "metrics.json",
-        study="directpred",
-        run=run,
-        metrics=output.metrics,
-        config={"study": TINY},
-        seed=0,
-        device="cpu",
-        wall_time_s=0.0,
-    )
+    record_run(results, "directpred", run, output.metrics, output.history, config={"study": TINY})
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.records import record_run
 
 from analysis import fisher as figures
 from pipeline import studies
-from pipeline.core.records import write_history, write_metrics
+from pipeline.core.records import write_history
 from pipeline.fisher import study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,16 +79,7 @@ def test_one_tiny_noisy_fp_run_records_what_claims_and_figures_read(tmp_path):
 def _write(root: Path, name: str, arm: str, seed: int, **values: float) -> None:
     run = study.run_id(name, arm, seed)
     metrics = {"experiment": name, "arm": arm, "seed_index": seed, "trace_peak_step": 100.0, **values}
-    write_metrics(
-        root / "fisher" / run / "metrics.json",
-        study="fisher",
-        run=run,
-        metrics=metrics,
-        config={},
-        seed=0,
-        device="cpu",
-        wall_time_s=0.0,
-    )
+    record_run(root, "fisher", run, metrics)
     rows = [
         {
             "step": s,

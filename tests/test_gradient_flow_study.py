@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.records import record_run
 
 from pipeline import studies
 from pipeline.core.atomic import atomic_write_json
 from pipeline.core.bench import Benchmark
-from pipeline.core.records import write_history, write_metrics
 from pipeline.gradient_flow import study
 
 TINY: dict[str, Any] = {
@@ -51,18 +51,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = study.resolve(TINY)
     for run in studies.run_ids("gradient_flow", cfg):
         output = studies.load("gradient_flow").execute(run, _context(root, cfg, run))
-        run_dir = root / "gradient_flow" / run
-        write_history(run_dir / "history.csv", output.history)
-        write_metrics(
-            run_dir / "metrics.json",
-            study="gradient_flow",
-            run=run,
-            metrics=output.metrics,
-            config=cfg,
-            seed=0,
-            device="cpu",
-            wall_time_s=0.0,
-        )
+        record_run(root, "gradient_flow", run, output.metrics, output.history, config=cfg)
     atomic_write_json(root / "gradient_flow" / "theory.json", {"study": "gradient_flow", **study.theory(cfg)})
     return root
 

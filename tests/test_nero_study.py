@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.records import record_run
 
-from pipeline.core.records import write_metrics
 from pipeline.nero import study
 from pipeline.nero.train import lr_factor
 from pipeline.studies import RunContext
@@ -75,10 +75,7 @@ def _write_sweep(
         score_map[key] = None if diverged else (-value if lm else value)
     metrics = {"task": task, "optimizer": opt, "seed_index": 0, "per_lr": per_lr, "scores": score_map,
                "score_name": "neg_valid_loss" if lm else "test_accuracy", "best_lr": None}  # fmt: skip
-    run = base / f"sweep_{task}_{opt}_s0"
-    run.mkdir(parents=True)
-    write_metrics(run / "metrics.json", study="nero", run=run.name, metrics=metrics, config={}, seed=0,
-                  device="cpu", wall_time_s=0.0)  # fmt: skip
+    record_run(base.parent, "nero", f"sweep_{task}_{opt}_s0", metrics)
 
 
 def _claims(tmp_path: Path, nero_mlp: dict, adam_mlp: dict, nero_cnn: dict, adam_cnn: dict, ratio: float):

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.records import record_run
 
 from pipeline import studies
 from pipeline.core.bench import Benchmark
-from pipeline.core.records import write_history, write_metrics
+from pipeline.core.records import write_history
 from pipeline.data.partition import class_entropy, dirichlet_lists
 from pipeline.decentralized.runner import make_shards
 from pipeline.qgm import study
@@ -187,16 +188,7 @@ def _write(results: Path, accuracy: dict[tuple[str, float], float], xi: dict[str
                     "xi_sq_mean": xi.get(method, 0.0) / alpha if method != "allreduce_sgdm_n" else 0.0,
                     "class_counts": [[10 * (c == w % 10) + 1 for c in range(10)] for w in range(4)],
                 }
-                write_metrics(
-                    results / "qgm" / run / "metrics.json",
-                    study="qgm",
-                    run=run,
-                    metrics=metrics,
-                    config=CLAIM_CFG,
-                    seed=0,
-                    device="cpu",
-                    wall_time_s=0.0,
-                )
+                record_run(results, "qgm", run, metrics, config=CLAIM_CFG)
                 steps = np.arange(1, 41)
                 history = pd.DataFrame(
                     {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.threads import single_thread  # noqa: F401 (fixture)
 from torch import nn
 
 from pipeline.data.batches import SequenceBatches
@@ -12,14 +13,7 @@ from pipeline.selfish_rnn.masking import SparseMasks
 from pipeline.selfish_rnn.snt_asgd import SNTASGD, nonmono_trigger
 from pipeline.selfish_rnn.trainer import SparseLMTrainer, TrainSettings
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: tiny models, and a machine shared with other jobs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models, shared machine
 
 
 class _Vector(nn.Module):

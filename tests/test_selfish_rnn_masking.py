@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers.threads import single_thread  # noqa: F401 (fixture)
 
 from pipeline.models.lstm_lm import LSTMLanguageModel
 from pipeline.selfish_rnn.masking import (
@@ -17,14 +18,7 @@ from pipeline.selfish_rnn.masking import (
 from pipeline.selfish_rnn.schedule import DEATH_RATE_FLOOR, cosine_death_rate
 from pipeline.selfish_rnn.snt_asgd import SNTASGD
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: tiny models, and a machine shared with other jobs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models, shared machine
 
 
 def _model(seed: int = 0, hidden: int = 12, vocab: int = 30) -> LSTMLanguageModel:

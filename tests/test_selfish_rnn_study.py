@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import torch
+from helpers.records import record_run
+from helpers.threads import single_thread  # noqa: F401 (fixture)
 
 from pipeline import studies
 from pipeline.core.bench import Benchmark
-from pipeline.core.records import write_history, write_metrics
 from pipeline.selfish_rnn import study
 from pipeline.selfish_rnn.corpus import load_corpus, synthetic_stream
 
@@ -36,12 +37,7 @@ TINY: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny models, shared machine
 
 
 def _context(results: Path, cfg: dict[str, Any], run: str) -> studies.RunContext:
@@ -57,20 +53,14 @@ def _context(results: Path, cfg: dict[str, Any], run: str) -> studies.RunContext
 
 
 def _write(results: Path, run: str, metrics: dict[str, Any], history=None) -> None:
-    run_dir = results / "selfish_rnn" / run
-    run_dir.mkdir(parents=True, exist_ok=True)
     import pandas as pd
 
-    write_history(run_dir / "history.csv", history if history is not None else pd.DataFrame({"step": [1.0]}))
-    write_metrics(
-        run_dir / "metrics.json",
-        study="selfish_rnn",
-        run=run,
-        metrics=metrics,
-        config={},
-        seed=0,
-        device="cpu",
-        wall_time_s=0.0,
+    record_run(
+        results,
+        "selfish_rnn",
+        run,
+        metrics,
+        history if history is not None else pd.DataFrame({"step": [1.0]}),
     )
 
 
