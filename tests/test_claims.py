@@ -41,3 +41,17 @@ def test_make_claim_computes_the_verdict_and_round_trips(tmp_path):
     rows = read_csv(path)
     assert tuple(rows[0]) == COLUMNS
     assert [r["holds"] for r in rows] == ["True", "False"]
+
+
+def test_claim_maker_binds_study_scale_and_evidence_format():
+    from pipeline.core.claims import claim_maker
+
+    claim = claim_maker("s", "smoke", evidence_format="figures/s/{}.png")
+    row = claim("c", "text", 0.2, "<= 0.1", "fig", "paper 0.05")
+    assert (row.study, row.scale, row.evidence, row.paper_value) == (
+        "s",
+        "smoke",
+        "figures/s/fig.png",
+        "paper 0.05",
+    )
+    assert row.holds is False and claim("c", "text", 0.05, "<= 0.1", "fig").holds is True

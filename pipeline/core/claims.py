@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -83,6 +83,33 @@ def make_claim(
         scale=scale,
         evidence=evidence,
     )
+
+
+def claim_maker(study: str, scale: str, evidence_format: str = "{}") -> Callable[..., Claim]:
+    """:func:`make_claim` with ``study`` and ``scale`` bound, for a study's ``claims``:
+    ``claim(claim_id, text, measured, comparison, evidence, paper_value="")``, where ``evidence`` fills
+    ``evidence_format`` (e.g. ``"figures/nero/{}.png"`` takes a figure stem)."""
+
+    def claim(
+        claim_id: str,
+        text: str,
+        measured: float | bool,
+        comparison: str,
+        evidence: str,
+        paper_value: str = "",
+    ) -> Claim:
+        return make_claim(
+            study,
+            claim_id,
+            text,
+            measured,
+            comparison,
+            scale=scale,
+            evidence=evidence_format.format(evidence),
+            paper_value=paper_value,
+        )
+
+    return claim
 
 
 def write_csv(claims: Iterable[Claim], path: Path) -> None:

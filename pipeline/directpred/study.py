@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core.claims import Claim, make_claim
+from pipeline.core.claims import Claim, claim_maker
 from pipeline.core.records import read_metrics
 from pipeline.core.seeding import derive_seed
 from pipeline.directpred import experiment, simulations
@@ -256,19 +256,7 @@ def claims(cfg: dict[str, Any], ctx: RunContext) -> list[Claim]:
     checks = json.loads((base / "theory.json").read_text())["checks"]
     fig = f"figures/{STUDY}"
 
-    def claim(
-        cid: str, text: str, measured: float | bool, comparison: str, evidence: str, paper: str = ""
-    ) -> Claim:
-        return make_claim(
-            study=STUDY,
-            claim_id=cid,
-            claim=text,
-            measured=measured,
-            comparison=comparison,
-            scale=ctx.scale,
-            evidence=evidence,
-            paper_value=paper,
-        )
+    claim = claim_maker(STUDY, ctx.scale)
 
     out = [
         claim(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core.claims import Claim, make_claim
+from pipeline.core.claims import Claim, claim_maker
 from pipeline.core.config import with_defaults
 from pipeline.core.records import read_metrics
 from pipeline.gradient_flow import descent, matrix, scalar
@@ -468,17 +468,7 @@ def claims(cfg: dict[str, Any], ctx: RunContext) -> list[Claim]:
     sc, mx, gd = (read_metrics(base / run / "metrics.json") for run in RUNS)
     failed = _failed_checks(json.loads((base / "theory.json").read_text()))
 
-    def claim(claim_id: str, text: str, measured: float | bool, comparison: str, evidence: str) -> Claim:
-        return make_claim(
-            study=STUDY,
-            claim_id=claim_id,
-            claim=text,
-            measured=measured,
-            comparison=comparison,
-            scale=ctx.scale,
-            evidence=evidence,
-            paper_value="",
-        )
+    claim = claim_maker(STUDY, ctx.scale)
 
     fig = "figures/gradient_flow"
     out = [

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.core.claims import Claim, make_claim
+from pipeline.core.claims import Claim, claim_maker
 from pipeline.core.config import with_defaults
 from pipeline.core.records import read_metrics
 from pipeline.core.seeding import derive_seed
@@ -254,11 +254,7 @@ def claims(cfg: dict[str, Any], ctx: RunContext) -> list[Claim]:
     base = Path(ctx.results_dir) / STUDY
     table = _table(cfg, base)
 
-    def claim(claim_id: str, text: str, measured: float, comparison: str, evidence: str) -> Claim:
-        return make_claim(
-            study=STUDY, claim_id=claim_id, claim=text, measured=measured, comparison=comparison,
-            scale=ctx.scale, evidence=f"figures/{STUDY}/{evidence}.png",
-        )  # fmt: skip
+    claim = claim_maker(STUDY, ctx.scale, evidence_format=f"figures/{STUDY}/{{}}.png")
 
     rows: list[Claim] = []
     tasks = cfg["tasks"]
