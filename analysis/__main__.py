@@ -1,7 +1,8 @@
-"""``python -m analysis <study> [--results DIR] [--out DIR] [--config-json JSON]``: draw one study's figures.
+"""``python -m analysis <study> [--study-json JSON] [--out DIR]``: draw one study's figures.
 
-With ``--config-json`` (the resolved config the workflow passes to every job of the study) the figures
-read only the runs that config asks for; without it, every finished run under results/<study>/.
+``--study-json`` is what the workflow passes: ``{"scale", "tag", "section"}``; the figures then read the
+runs that config section asks for, under results/<tag>/. Without it the default config
+(config/config.yaml, schema defaults filled) is used.
 """
 
 from __future__ import annotations
@@ -12,29 +13,37 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline import paths, studies
+import yaml
+
+from pipeline import paths
 from pipeline.core.atomic import atomic_write_json
+from pipeline.core.config import output_tag, validate
+from pipeline.results import Results
+
+
+def _default_study_json(study: str) -> str:
+    config = validate(yaml.safe_load(Path("config/config.yaml").read_text()))
+    return json.dumps({"scale": config["scale"], "tag": output_tag(config), "section": config[study]})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     parser.add_argument("study")
-    parser.add_argument("--results", type=Path, default=paths.RESULTS)
-    parser.add_argument("--out", type=Path, default=None, help="default: figures/<study>")
     parser.add_argument(
-        "--config-json", default=None, help="resolved study config: draw only the runs it asks for"
+        "--study-json", default=None, help='{"scale", "tag", "section"} (default: config.yaml)'
     )
+    parser.add_argument("--out", type=Path, default=None, help="default: figures/<tag>/<study>")
     args = parser.parse_args(argv)
-    out = args.out or paths.figure_dir(args.study)
     try:
         module = importlib.import_module(f"analysis.{args.study}")
     except ModuleNotFoundError:
         print(f"error: no analysis script analysis/{args.study}.py", file=sys.stderr)
         return 2
-    runs = None
-    if args.config_json is not None:
-        runs = studies.run_ids(args.study, json.loads(args.config_json)["study"])
-    module.plot(args.results / args.study, out, runs)
+    given = json.loads(args.study_json or _default_study_json(args.study))
+    outputs = paths.Outputs(given["tag"])
+    results = Results.from_config(args.study, given["section"], outputs, given["scale"])
+    out = args.out or outputs.figure_dir(args.study)
+    module.plot(results, out)
     missing = [
         s for s in module.CAPTIONS if not (out / f"{s}.png").exists() or not (out / f"{s}.pdf").exists()
     ]

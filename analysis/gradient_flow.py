@@ -1,13 +1,11 @@
-"""Figures of the gradient_flow study, drawn only from results/gradient_flow/<run>/{metrics.json,history.csv}.
+"""Figures of the gradient_flow study, drawn only from its stored runs (pipeline.results.Results).
 
 Nothing here integrates a flow: the numerics, the closed forms and the fitted rates all come from the
-runs (pipeline/gradient_flow/study.py); the plot only reads them. Equations: derived, gradient_flow.md §2.
+runs (pipeline/gradient_flow/scalar.py, matrix.py, descent.py); the plot only reads them.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,9 @@ import pandas as pd
 import seaborn as sns
 
 from analysis.style import save
+from pipeline.core.study import RunSpec
+from pipeline.gradient_flow.runs import DescentRun, MatrixFlowRun, ScalarFlowRun
+from pipeline.results import Results
 
 FLOOR = 1e-17  # exact zeros (e.g. the error at t = 0) are drawn at this floor on log axes
 
@@ -72,9 +73,9 @@ def _palette(count: int) -> list[Any]:
     return sns.color_palette("colorblind" if count <= 10 else "husl", count)
 
 
-def _load(results: Path, run: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    metrics = json.loads((results / run / "metrics.json").read_text())["metrics"]
-    return metrics, pd.read_csv(results / run / "history.csv")
+def _load(results: Results, kind: type[RunSpec]) -> tuple[dict[str, Any], pd.DataFrame]:
+    spec = results.one(kind)
+    return results.metrics(spec), results.history(spec)
 
 
 def _lam_label(frame: pd.DataFrame) -> pd.DataFrame:
@@ -272,13 +273,12 @@ def _matrix_modes(matrix_metrics: dict[str, Any], hist: pd.DataFrame, out: Path)
     save(fig, out, "matrix_modes")
 
 
-def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
-    """Draw every figure in :data:`CAPTIONS` from results/gradient_flow into ``out`` (its runs are fixed:
-    ``scalar``, ``matrix``, ``descent``, so ``runs`` is not needed)."""
-    results, out = Path(results), Path(out)
-    scalar_metrics, scalar_hist = _load(results, "scalar")
-    matrix_metrics, matrix_hist = _load(results, "matrix")
-    _, descent_hist = _load(results, "descent")
+def plot(results: Results, out: Path) -> None:
+    """Draw every figure in :data:`CAPTIONS` from the study's three runs into ``out``."""
+    out = Path(out)
+    scalar_metrics, scalar_hist = _load(results, ScalarFlowRun)
+    matrix_metrics, matrix_hist = _load(results, MatrixFlowRun)
+    _, descent_hist = _load(results, DescentRun)
     _conservation(scalar_hist, matrix_hist, descent_hist, out)
     _residual_closed_form(scalar_metrics, scalar_hist, out)
     _rates(scalar_metrics, matrix_metrics, out)

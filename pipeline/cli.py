@@ -1,8 +1,13 @@
 """Command line the Snakemake rules call: ``python -m pipeline.cli {run,theory,claims,aggregate,report}``.
 
 Each subcommand does one stage for one study and writes its outputs atomically, so a failed or
-killed job never leaves a partial output behind. ``--config-json`` carries the resolved config that
-a rule passes (see rules/common.smk): ``{"scale", "seed", "device", "threads", "data_root", "study": {...}}``.
+killed job never leaves a partial output behind. What a rule passes (see rules/common.smk):
+
+- ``run``: ``--run-json`` = ``{"scale", "seed", "device", "spec": {...}}``, exactly the job's params (the
+  run's own spec, see :mod:`pipeline.core.study`), plus ``--run-dir``, ``--data-root``, ``--threads`` and
+  ``--gpus``, which do not change a result and so are not params;
+- ``theory``: ``--section-json``, the study's config section;
+- ``claims``: ``--study-json`` = ``{"scale", "tag", "section"}``; claims read the results of that tag.
 """
 
 from __future__ import annotations
@@ -20,39 +25,38 @@ from pipeline.core import claims as claims_mod
 from pipeline.core.atomic import atomic_write_json
 from pipeline.core.fingerprint import discard_stale_checkpoint, run_fingerprint
 from pipeline.core.records import write_history, write_metrics
+from pipeline.core.study import RunContext
 
 log = logging.getLogger("pipeline")
 
 
-def _context(study: str, run_config: dict[str, Any], run_dir: Path, device: str, results: Path):
-    return studies.RunContext(
-        study=study,
-        cfg=run_config["study"],
-        seed=int(run_config["seed"]),
-        device=device,
-        scale=run_config["scale"],
-        run_dir=run_dir,
-        results_dir=results,
-        extras={"data_root": run_config.get("data_root", "data/raw")},
-    )
-
-
 def cmd_run(args: argparse.Namespace) -> None:
-    """Execute one run of a study into results/<study>/<run>/ (metrics.json written last)."""
+    """Execute one run of a study into its run directory (metrics.json written last)."""
     import torch
 
     from pipeline.core.device import select_device
 
-    run_config = json.loads(args.config_json)
+    run_config = json.loads(args.run_json)
+    spec = studies.spec_from_dict(args.study, run_config["spec"])
+    if spec.id != args.run:
+        raise SystemExit(f"error: the spec given is run {spec.id!r}, not {args.run!r}")
     torch.set_num_threads(args.threads)
     device = str(select_device(run_config.get("device", "auto"), args.gpus))
-    run_dir = args.results / args.study / args.run
+    run_dir = args.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     discard_stale_checkpoint(run_dir, run_fingerprint(run_config, args.run))
-    module = studies.load(args.study)
+    ctx = RunContext(
+        study=args.study,
+        seed=int(run_config["seed"]),
+        scale=run_config["scale"],
+        device=device,
+        run_dir=run_dir,
+        data_root=args.data_root,
+        study_dir=run_dir.parent,
+    )
     log.info("run %s/%s on %s", args.study, args.run, device)
     start = time.perf_counter()
-    output = module.execute(args.run, _context(args.study, run_config, run_dir, device, args.results))
+    output = studies.implementation(args.study).execute(spec, ctx)
     wall = time.perf_counter() - start
     write_history(run_dir / "history.csv", output.history)
     write_metrics(
@@ -60,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         study=args.study,
         run=args.run,
         metrics=output.metrics,
-        config=run_config,
+        config={**run_config, "threads": args.threads},
         seed=int(run_config["seed"]),
         device=device,
         wall_time_s=wall,
@@ -69,18 +73,24 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_theory(args: argparse.Namespace) -> None:
-    """Write a study's symbolic checks to results/<study>/theory.json."""
-    run_config = json.loads(args.config_json)
+    """Write a study's symbolic checks to results/<tag>/<study>/theory.json."""
+    section = json.loads(args.section_json)
     start = time.perf_counter()
-    result = studies.load(args.study).theory(run_config["study"])
+    result = studies.implementation(args.study).theory(section)
     atomic_write_json(args.out, {"study": args.study, "wall_time_s": time.perf_counter() - start, **result})
 
 
+def results_of(study: str, study_json: str) -> Any:
+    """The :class:`pipeline.results.Results` a ``--study-json`` names (claims and figures)."""
+    from pipeline.results import Results
+
+    given = json.loads(study_json)
+    return Results.from_config(study, given["section"], paths.Outputs(given["tag"]), given["scale"])
+
+
 def cmd_claims(args: argparse.Namespace) -> None:
-    """Write a study's claims (verdicts computed from its stored results) to results/<study>/claims.csv."""
-    run_config = json.loads(args.config_json)
-    ctx = _context(args.study, run_config, args.results / args.study, "cpu", args.results)
-    rows = studies.load(args.study).claims(run_config["study"], ctx)
+    """Write a study's claims (verdicts computed from its stored results) to its claims.csv."""
+    rows = studies.implementation(args.study).claims(results_of(args.study, args.study_json))
     claims_mod.write_csv(rows, args.out)
 
 
@@ -109,46 +119,49 @@ def _number(text: str) -> float | bool | str:
 def cmd_report(args: argparse.Namespace) -> None:
     from pipeline.report import write_report
 
-    write_report(args.studies, out=args.out, claims_csv=args.claims, figures=args.figures, bench=args.bench)
+    outputs = paths.Outputs(args.tag)
+    write_report(
+        args.studies, out=args.out, claims_csv=outputs.claims_csv, figures=outputs.figures, bench=args.bench
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline.cli", description=__doc__)
-    parser.add_argument("--results", type=Path, default=paths.RESULTS)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute one run of a study")
     run.add_argument("study")
     run.add_argument("run")
-    run.add_argument("--config-json", required=True)
+    run.add_argument("--run-json", required=True, help='{"scale", "seed", "device", "spec"}')
+    run.add_argument("--run-dir", type=Path, required=True)
+    run.add_argument("--data-root", type=Path, default=paths.RAW)
     run.add_argument("--gpus", type=int, default=0, help="GPUs this job holds (Snakemake resources.gpu)")
     run.add_argument("--threads", type=int, default=1)
     run.set_defaults(func=cmd_run)
 
     theory = sub.add_parser("theory", help="symbolic checks of a study")
     theory.add_argument("study")
-    theory.add_argument("--config-json", required=True)
+    theory.add_argument("--section-json", required=True)
     theory.add_argument("--out", type=Path, required=True)
     theory.set_defaults(func=cmd_theory)
 
     claims = sub.add_parser("claims", help="compute a study's claims from its results")
     claims.add_argument("study")
-    claims.add_argument("--config-json", required=True)
+    claims.add_argument("--study-json", required=True, help='{"scale", "tag", "section"}')
     claims.add_argument("--out", type=Path, required=True)
     claims.set_defaults(func=cmd_claims)
 
-    aggregate = sub.add_parser("aggregate", help="merge per-study claims into results/claims.csv")
+    aggregate = sub.add_parser("aggregate", help="merge per-study claims into results/<tag>/claims.csv")
     aggregate.add_argument("inputs", type=Path, nargs="+")
-    aggregate.add_argument("--out", type=Path, default=paths.CLAIMS_CSV)
-    aggregate.add_argument("--metrics", type=Path, default=paths.CLAIMS_METRICS)
+    aggregate.add_argument("--out", type=Path, required=True)
+    aggregate.add_argument("--metrics", type=Path, required=True)
     aggregate.set_defaults(func=cmd_aggregate)
 
     report = sub.add_parser("report", help="write the offline HTML report")
     report.add_argument("studies", nargs="+")
-    report.add_argument("--claims", type=Path, default=paths.CLAIMS_CSV)
-    report.add_argument("--figures", type=Path, default=paths.FIGURES)
+    report.add_argument("--tag", required=True, help="the output tree: results/<tag>/, figures/<tag>/")
     report.add_argument("--bench", type=Path, default=paths.BENCH_JSON)
-    report.add_argument("--out", type=Path, default=paths.REPORT_HTML)
+    report.add_argument("--out", type=Path, required=True)
     report.set_defaults(func=cmd_report)
     return parser
 

@@ -1,57 +1,101 @@
 """Every path the workflow reads or writes, named in one place (showyourwork style).
 
-The Snakemake rules, the CLI and the analysis scripts all build their paths here, so a path changes
-in exactly one spot. Paths are relative to the repository root (the Snakemake working directory).
+The Snakemake rules, the CLI, the results reader and the analysis scripts all build their paths here.
+Paths are relative to the repository root (the Snakemake working directory).
+
+Outputs live in one tree per *tag* (the config key ``tag``, by default the scale), so a paper-scale run
+never overwrites the default-scale results::
+
+    results/<tag>/<study>/<run>/{metrics.json,history.csv,run.log,benchmark.tsv,checkpoint.pt}
+    results/<tag>/<study>/{theory.json,claims.csv}
+    results/<tag>/{claims.csv,claims.json}
+    figures/<tag>/<study>/{<stem>.png,<stem>.pdf,captions.json}
+    report/<tag>/index.html
+    logs/<tag>/...
+
+Prepared datasets (``data/prepared/<name>/``) do not depend on the scale and are shared.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
 from pathlib import Path
 
 DATA = Path("data")
+RAW = DATA / "raw"
 PREPARED = DATA / "prepared"
-RESULTS = Path("results")
-FIGURES = Path("figures")
-REPORT = Path("report")
-
-CLAIMS_CSV = RESULTS / "claims.csv"
-CLAIMS_METRICS = RESULTS / "claims.json"
-BENCH_JSON = RESULTS / "bench.json"
-REPORT_HTML = REPORT / "index.html"
+BENCH_JSON = Path("results") / "bench.json"
 
 
-def study_dir(study: str) -> Path:
-    """results/<study>/: everything one study computes."""
-    return RESULTS / study
+def prepared_meta(dataset: str) -> Path:
+    """data/prepared/<dataset>/meta.json, written last by the prepare step."""
+    return PREPARED / dataset / "meta.json"
 
 
-def run_dir(study: str, run: str) -> Path:
-    """results/<study>/<run>/: metrics.json, history.csv, checkpoint.pt, run.log."""
-    return RESULTS / study / run
+@dataclass(frozen=True)
+class Outputs:
+    """The output tree of one tag (see the module docstring), under ``root`` (the repository root;
+    tests use a temporary directory)."""
 
+    tag: str
+    root: Path = Path()
 
-def metrics_json(study: str, run: str) -> Path:
-    return run_dir(study, run) / "metrics.json"
+    @property
+    def results(self) -> Path:
+        return self.root / "results" / self.tag
 
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures" / self.tag
 
-def history_csv(study: str, run: str) -> Path:
-    return run_dir(study, run) / "history.csv"
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs" / self.tag
 
+    @property
+    def claims_csv(self) -> Path:
+        return self.results / "claims.csv"
 
-def checkpoint_pt(study: str, run: str) -> Path:
-    return run_dir(study, run) / "checkpoint.pt"
+    @property
+    def claims_json(self) -> Path:
+        """Per-study claim counts and estimates: the DVC metrics file."""
+        return self.results / "claims.json"
 
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report" / self.tag / "index.html"
 
-def theory_json(study: str) -> Path:
-    return RESULTS / study / "theory.json"
+    def study_dir(self, study: str) -> Path:
+        return self.results / study
 
+    def run_dir(self, study: str, run: str) -> Path:
+        return self.results / study / run
 
-def study_claims_csv(study: str) -> Path:
-    return RESULTS / study / "claims.csv"
+    def metrics_json(self, study: str, run: str) -> Path:
+        return self.run_dir(study, run) / "metrics.json"
 
+    def history_csv(self, study: str, run: str) -> Path:
+        return self.run_dir(study, run) / "history.csv"
 
-def figure_dir(study: str) -> Path:
-    return FIGURES / study
+    def run_log(self, study: str, run: str) -> Path:
+        return self.run_dir(study, run) / "run.log"
 
+    def run_benchmark(self, study: str, run: str) -> Path:
+        return self.run_dir(study, run) / "benchmark.tsv"
 
-def captions_json(study: str) -> Path:
-    """figures/<study>/captions.json: {figure stem: caption}, read by the report."""
-    return FIGURES / study / "captions.json"
+    def theory_json(self, study: str) -> Path:
+        return self.results / study / "theory.json"
+
+    def study_claims_csv(self, study: str) -> Path:
+        return self.results / study / "claims.csv"
+
+    def figure_dir(self, study: str) -> Path:
+        return self.figures / study
+
+    def captions_json(self, study: str) -> Path:
+        """figures/<tag>/<study>/captions.json: {figure stem: caption}, read by the report."""
+        return self.figures / study / "captions.json"
+
+    def log(self, stage: str, name: str) -> Path:
+        """logs/<tag>/<stage>/<name>.log (prepare, theory, claims, figures, report)."""
+        return self.logs / stage / f"{name}.log"

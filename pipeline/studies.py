@@ -1,94 +1,84 @@
-"""The registry of studies and the small interface each one keeps.
+"""The registry of studies: their names, manifests (``runs.py``) and implementations (``study.py``).
 
-A study is a module (``pipeline/<study>/study.py``) that defines:
-
-``run_ids(cfg) -> list[str]``
-    the runs its config section asks for (one training run, one sweep point, one simulation family);
-``execute(run_id, ctx) -> RunOutput``
-    compute one run; checkpoints, if any, are ``ctx.run_dir/*.pt`` (discarded when the config or
-    code changed, see pipeline.core.fingerprint);
-``theory(cfg) -> dict``  (optional)
-    symbolic checks written to results/<study>/theory.json;
-``claims(cfg, ctx) -> list[Claim]``
-    the paper's claims, with verdicts computed from the stored results;
-``SHARED_CODE: tuple[str, ...]``  (optional)
-    shared packages (e.g. ``"pipeline/decentralized"``) whose edits should re-run the study;
-``datasets(cfg) -> list[str]``  (optional)
-    prepared datasets its runs read (``pipeline.data`` names); the train rule waits for them.
-
-Figures live in ``analysis/<study>.py`` (see analysis/__init__.py). Adding a study means a new
-package, one line in :data:`STUDIES`, a config section with its schema and an analysis script; the
-Snakemake rules do not change.
+The interface a study keeps is described in :mod:`pipeline.core.study`. Building the workflow's DAG
+touches only the manifests, which import no torch; :func:`implementation` imports a study's code when
+a job runs, claims or theory need it. Adding a study means a new package ``pipeline/<study>/`` with
+``runs.py`` and ``study.py``, its name in :data:`STUDIES`, a config section in the schema and an analysis
+script; the Snakemake rules do not change.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pandas as pd
+from pipeline.core.study import RunSpec
+from pipeline.core.study import spec_from_dict as _rebuild
 
-STUDIES: dict[str, str] = {
-    "consensus": "pipeline.consensus.study",
-    "directpred": "pipeline.directpred.study",
-    "gradient_flow": "pipeline.gradient_flow.study",
-    "nero": "pipeline.nero.study",
-    "fisher": "pipeline.fisher.study",
-    "selfish_rnn": "pipeline.selfish_rnn.study",
-    "qgm": "pipeline.qgm.study",
-}
+# The default report order (config key ``studies``).
+STUDIES: tuple[str, ...] = (
+    "gradient_flow",
+    "nero",
+    "fisher",
+    "selfish_rnn",
+    "directpred",
+    "consensus",
+    "qgm",
+)
 
-
-@dataclass(frozen=True)
-class RunContext:
-    """What a run receives besides its id: the study's config section and where it may write."""
-
-    study: str
-    cfg: dict[str, Any]
-    seed: int
-    device: str
-    scale: str
-    run_dir: Path
-    results_dir: Path = Path("results")
-    extras: dict[str, Any] = field(default_factory=dict)
+PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
-@dataclass
-class RunOutput:
-    """Final numbers (metrics.json) and the curves (history.csv) of one run."""
-
-    metrics: dict[str, Any]
-    history: pd.DataFrame
-
-
-def load(study: str) -> ModuleType:
-    """Import a study's module, with a clear error for an unknown name."""
+def _check(study: str) -> None:
     if study not in STUDIES:
-        raise KeyError(f"unknown study {study!r}; known studies: {', '.join(sorted(STUDIES))}")
-    return importlib.import_module(STUDIES[study])
+        raise KeyError(f"unknown study {study!r}; known studies: {', '.join(STUDIES)}")
+
+
+def manifest(study: str) -> ModuleType:
+    """``pipeline.<study>.runs``: the run table, datasets and shared code (no torch)."""
+    _check(study)
+    return importlib.import_module(f"pipeline.{study}.runs")
+
+
+def implementation(study: str) -> ModuleType:
+    """``pipeline.<study>.study``: ``execute``, ``claims`` and ``theory``."""
+    _check(study)
+    return importlib.import_module(f"pipeline.{study}.study")
+
+
+def runs(study: str, section: dict[str, Any]) -> dict[str, RunSpec]:
+    """The study's runs for its (schema-resolved) config section, in config order, keyed by id."""
+    table = manifest(study).runs(section)
+    for run_id, spec in table.items():
+        if run_id != spec.id:
+            raise ValueError(f"study {study!r}: run table key {run_id!r} is not the spec's id {spec.id!r}")
+    return table
+
+
+def spec_from_dict(study: str, data: dict[str, Any]) -> RunSpec:
+    """Rebuild one of the study's specs from its JSON form (:meth:`RunSpec.to_dict`)."""
+    return _rebuild(manifest(study).SPECS, data)
 
 
 def has_theory(study: str) -> bool:
-    return hasattr(load(study), "theory")
+    return bool(getattr(manifest(study), "HAS_THEORY", False))
+
+
+def datasets(study: str, section: dict[str, Any]) -> list[str]:
+    """Prepared datasets (data/prepared/<name>) the study's runs read; none when it declares none."""
+    module = manifest(study)
+    return sorted(module.datasets(section)) if hasattr(module, "datasets") else []
+
+
+def shared_code(study: str) -> tuple[str, ...]:
+    """Folders outside ``pipeline/<study>`` whose edits re-run the study (``SHARED_CODE``)."""
+    return tuple(getattr(manifest(study), "SHARED_CODE", ()))
 
 
 def code_paths(study: str) -> list[str]:
-    """Source files whose edits re-run the study's jobs: its own package plus its SHARED_CODE."""
-    folders = [f"pipeline/{study}", *getattr(load(study), "SHARED_CODE", ())]
-    return sorted(str(path) for folder in folders for path in Path(folder).rglob("*.py"))
-
-
-def datasets(study: str, cfg: dict[str, Any]) -> list[str]:
-    """Prepared datasets (data/prepared/<name>) the study's runs read; none when it declares none."""
-    module = load(study)
-    return list(module.datasets(cfg)) if hasattr(module, "datasets") else []
-
-
-def run_ids(study: str, cfg: dict[str, Any]) -> list[str]:
-    ids = list(load(study).run_ids(cfg))
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"study {study!r} returned duplicate run ids: {ids}")
-    return ids
+    """Source files whose edits re-run the study's jobs: its own package plus its shared code."""
+    root = PACKAGE_ROOT.parent
+    folders = [f"pipeline/{study}", *shared_code(study)]
+    return sorted(str(path.relative_to(root)) for folder in folders for path in (root / folder).rglob("*.py"))

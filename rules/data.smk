@@ -1,15 +1,16 @@
-# Data preparation: data/prepared/<dataset>/ (tensors + meta.json), tracked by DVC.
+# Data preparation: data/prepared/<dataset>/ (tensors + meta.json), tracked by DVC; shared by every scale.
 
 
 rule prepare_dataset:
     output:
-        meta="data/prepared/{dataset}/meta.json",
+        meta=str(paths.prepared_meta("{dataset}")),
     params:
         data_root=config["data_root"],
+        out=str(paths.PREPARED),
     conda:
         "../envs/pipeline.yaml"
     log:
         "logs/prepare/{dataset}.log",
     shell:
         "python -m pipeline.data.prepare {wildcards.dataset} --data-root {params.data_root:q} "
-        "--out data/prepared > {log} 2>&1"
+        "--out {params.out} > {log} 2>&1"

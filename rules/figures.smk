@@ -6,15 +6,15 @@ rule study_claims:
         metrics=lambda wildcards: run_metrics(wildcards.study),
         theory=lambda wildcards: theory_outputs(wildcards.study),
     output:
-        "results/{study}/claims.csv",
+        str(OUT.study_claims_csv("{study}")),
     params:
-        config_json=lambda wildcards: study_config_json(wildcards.study),
+        study_json=lambda wildcards: study_json(wildcards.study),
     conda:
         "../envs/pipeline.yaml"
     log:
-        "logs/claims/{study}.log",
+        str(OUT.log("claims", "{study}")),
     shell:
-        "python -m pipeline.cli claims {wildcards.study} --config-json {params.config_json:q} "
+        "python -m pipeline.cli claims {wildcards.study} --study-json {params.study_json:q} "
         "--out {output} > {log} 2>&1"
 
 
@@ -23,15 +23,15 @@ rule figures:
         metrics=lambda wildcards: run_metrics(wildcards.study),
         theory=lambda wildcards: theory_outputs(wildcards.study),
         script="analysis/{study}.py",
-        shared=["analysis/__main__.py", "analysis/runs.py", "analysis/style.py"],
+        shared=["analysis/__main__.py", "analysis/style.py", "pipeline/results.py"],
     output:
-        directory("figures/{study}"),
+        directory(str(OUT.figure_dir("{study}"))),
     params:
-        config_json=lambda wildcards: study_config_json(wildcards.study),
+        study_json=lambda wildcards: study_json(wildcards.study),
     conda:
         "../envs/pipeline.yaml"
     log:
-        "logs/figures/{study}.log",
+        str(OUT.log("figures", "{study}")),
     shell:
-        "python -m analysis {wildcards.study} --out {output} --config-json {params.config_json:q} "
+        "python -m analysis {wildcards.study} --out {output} --study-json {params.study_json:q} "
         "> {log} 2>&1"

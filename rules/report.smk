@@ -1,31 +1,32 @@
-# The claims table (results/claims.csv + results/claims.json for DVC) and the offline HTML report.
+# The claims table (results/<tag>/claims.csv + claims.json for DVC) and the offline HTML report.
 
 
 rule claims_table:
     input:
-        expand("results/{study}/claims.csv", study=STUDIES),
+        expand(str(OUT.study_claims_csv("{study}")), study=STUDIES),
     output:
-        csv="results/claims.csv",
-        metrics="results/claims.json",
+        csv=str(OUT.claims_csv),
+        metrics=str(OUT.claims_json),
     conda:
         "../envs/pipeline.yaml"
     log:
-        "logs/claims/all.log",
+        str(OUT.log("claims", "all")),
     shell:
         "python -m pipeline.cli aggregate {input} --out {output.csv} --metrics {output.metrics} > {log} 2>&1"
 
 
 rule report:
     input:
-        claims="results/claims.csv",
-        figures=expand("figures/{study}", study=STUDIES),
+        claims=str(OUT.claims_csv),
+        figures=expand(str(OUT.figure_dir("{study}")), study=STUDIES),
     output:
-        "report/index.html",
+        str(OUT.report_html),
     params:
         studies=STUDIES,
+        tag=OUT.tag,
     conda:
         "../envs/pipeline.yaml"
     log:
-        "logs/report.log",
+        str(OUT.log("report", "index")),
     shell:
-        "python -m pipeline.cli report {params.studies} --claims {input.claims} --out {output} > {log} 2>&1"
+        "python -m pipeline.cli report {params.studies} --tag {params.tag} --out {output} > {log} 2>&1"

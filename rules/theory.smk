@@ -1,19 +1,19 @@
-# Symbolic (sympy) checks of a study: results/<study>/theory.json.
+# Symbolic (sympy) checks of a study: results/<tag>/<study>/theory.json.
 
 
 rule theory:
     input:
         code=lambda wildcards: study_code(wildcards.study),
     output:
-        "results/{study}/theory.json",
+        str(OUT.theory_json("{study}")),
     params:
-        config_json=lambda wildcards: study_config_json(wildcards.study),
+        section_json=lambda wildcards: json.dumps(config[wildcards.study], sort_keys=True),
     conda:
         "../envs/pipeline.yaml"
     log:
-        "logs/theory/{study}.log",
+        str(OUT.log("theory", "{study}")),
     benchmark:
-        "logs/theory/{study}.benchmark.tsv"
+        str(OUT.logs / "theory" / "{study}.benchmark.tsv")
     shell:
-        "python -m pipeline.cli theory {wildcards.study} --config-json {params.config_json:q} "
+        "python -m pipeline.cli theory {wildcards.study} --section-json {params.section_json:q} "
         "--out {output} > {log} 2>&1"

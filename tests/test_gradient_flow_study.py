@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from helpers.records import record_run
+from helpers.records import execute_all, study_results
 
 from pipeline import studies
-from pipeline.core.atomic import atomic_write_json
 from pipeline.core.bench import Benchmark
+from pipeline.core.config import ConfigError, section
+from pipeline.core.study import RunContext
 from pipeline.gradient_flow import study
+from pipeline.gradient_flow.history import HISTORY_COLUMNS
+from pipeline.gradient_flow.runs import DescentRun, MatrixFlowRun, ScalarFlowRun
+from pipeline.results import Results
 
 TINY: dict[str, Any] = {
     "lambdas": [-1.0, 0.0, 1.0, 2.0],
@@ -32,62 +35,46 @@ TINY: dict[str, Any] = {
 }
 
 
-def _context(results: Path, cfg: dict[str, Any], run: str = "scalar") -> studies.RunContext:
-    return studies.RunContext(
-        study="gradient_flow",
-        cfg=cfg,
-        seed=0,
-        device="cpu",
-        scale="smoke",
-        run_dir=results / "gradient_flow" / run,
-        results_dir=results,
-    )
-
-
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
     """Execute every run of a tiny config and write the records the way pipeline.cli does."""
-    root = tmp_path_factory.mktemp("results")
-    cfg = study.resolve(TINY)
-    for run in studies.run_ids("gradient_flow", cfg):
-        output = studies.load("gradient_flow").execute(run, _context(root, cfg, run))
-        record_run(root, "gradient_flow", run, output.metrics, output.history, config=cfg)
-    atomic_write_json(root / "gradient_flow" / "theory.json", {"study": "gradient_flow", **study.theory(cfg)})
-    return root
+    return execute_all("gradient_flow", TINY, tmp_path_factory.mktemp("results"))
 
 
-def test_run_ids() -> None:
-    assert study.run_ids(study.DEFAULTS) == ["scalar", "matrix", "descent"]
-    assert studies.run_ids("gradient_flow", study.DEFAULTS) == ["scalar", "matrix", "descent"]
+def test_runs_are_three_typed_specs() -> None:
+    table = studies.runs("gradient_flow", section("gradient_flow"))
+    assert list(table) == ["scalar", "matrix", "descent"]
+    assert [type(spec) for spec in table.values()] == [ScalarFlowRun, MatrixFlowRun, DescentRun]
+    for spec in table.values():
+        assert studies.spec_from_dict("gradient_flow", json.loads(json.dumps(spec.to_dict()))) == spec
 
 
-def test_resolve_fills_defaults_and_validates() -> None:
-    assert study.resolve(None) == study.DEFAULTS
-    assert study.resolve(study.DEFAULTS) == study.DEFAULTS
-    assert study.resolve({"matrix": {"m": 4}})["matrix"]["n"] == study.DEFAULTS["matrix"]["n"]
-    with pytest.raises(ValueError, match="w0"):
-        study.resolve({"w0": 2.0})
-    with pytest.raises(ValueError, match="spectrum"):
-        study.resolve({"matrix": {"spectra": [[1.0, 1.0, 1.0, 1.0]]}})
-    with pytest.raises(KeyError):
-        study.execute("nope", _context(Path("."), study.DEFAULTS))
+def test_each_spec_holds_only_the_keys_its_run_reads() -> None:
+    base = studies.runs("gradient_flow", section("gradient_flow"))
+    changed = studies.runs("gradient_flow", section("gradient_flow", {"descent": {"eta": 0.01}}))
+    assert [run for run in base if base[run] != changed[run]] == ["descent"]
 
 
-def test_records_are_complete(results: Path) -> None:
-    for run in study.RUNS:
-        run_dir = results / "gradient_flow" / run
-        history = (run_dir / "history.csv").read_text().splitlines()
-        assert history[0] == ",".join(study.HISTORY_COLUMNS)
+def test_relations_between_keys_are_checked() -> None:
+    with pytest.raises(ConfigError, match="w0"):
+        studies.runs("gradient_flow", section("gradient_flow", {"w0": 2.0}))
+    with pytest.raises(ConfigError, match="spectra"):
+        studies.runs(
+            "gradient_flow", section("gradient_flow", {"matrix": {"spectra": [[1.0, 1.0, 1.0, 1.0]]}})
+        )
+
+
+def test_records_are_complete(results: Results) -> None:
+    for spec in results:
+        history = results.history(spec)
+        assert tuple(history.columns) == HISTORY_COLUMNS
         assert len(history) > 100
-        metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
-        assert metrics
-    scalar = json.loads((results / "gradient_flow" / "scalar" / "metrics.json").read_text())["metrics"]
-    assert len(scalar["records"]) == len(TINY["lambdas"])
+        assert results.metrics(spec)
+    assert len(results.metrics(results.one(ScalarFlowRun))["records"]) == len(TINY["lambdas"])
 
 
-def test_all_claims_hold_on_tiny_config(results: Path) -> None:
-    cfg = study.resolve(TINY)
-    claims = study.claims(cfg, _context(results, cfg))
+def test_all_claims_hold_on_tiny_config(results: Results) -> None:
+    claims = study.claims(results)
     ids = {c.claim_id for c in claims}
     assert {
         "conservation",
@@ -106,16 +93,19 @@ def test_all_claims_hold_on_tiny_config(results: Path) -> None:
     assert thresholds["descent_recursion"] == "<= 1e-12"
 
 
-def _copy_results(results: Path, target: Path) -> Path:
-    for path in (results / "gradient_flow").rglob("*.json"):
-        destination = target / path.relative_to(results)
+def _copy_results(results: Results, target: Path) -> Results:
+    """The same results under ``target`` (metrics.json and theory.json only)."""
+    source = results.outputs.study_dir("gradient_flow")
+    copy = study_results("gradient_flow", TINY, target)
+    for path in source.rglob("*.json"):
+        destination = copy.outputs.study_dir("gradient_flow") / path.relative_to(source)
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_text(path.read_text())
-    return target
+    return copy
 
 
-def _edit_metrics(root: Path, run: str, key: str, value: Any) -> None:
-    path = root / "gradient_flow" / run / "metrics.json"
+def _edit_metrics(results: Results, run: str, key: str, value: Any) -> None:
+    path = results.metrics_path(run)
     data = json.loads(path.read_text())
     data["metrics"][key] = value
     path.write_text(json.dumps(data))
@@ -136,30 +126,29 @@ def _edit_metrics(root: Path, run: str, key: str, value: Any) -> None:
     ],
 )
 def test_a_bad_number_breaks_exactly_its_claim(
-    results: Path, tmp_path: Path, run: str, key: str, value: Any, claim_id: str
+    results: Results, tmp_path: Path, run: str, key: str, value: Any, claim_id: str
 ) -> None:
-    root = _copy_results(results, tmp_path)
-    _edit_metrics(root, run, key, value)
-    cfg = study.resolve(TINY)
-    verdicts = {c.claim_id: c.holds for c in study.claims(cfg, _context(root, cfg))}
+    copy = _copy_results(results, tmp_path)
+    _edit_metrics(copy, run, key, value)
+    verdicts = {c.claim_id: c.holds for c in study.claims(copy)}
     assert verdicts.pop(claim_id) is False
     assert all(verdicts.values()), verdicts
 
 
-def test_a_failing_sympy_check_breaks_the_theory_claim(results: Path, tmp_path: Path) -> None:
-    root = _copy_results(results, tmp_path)
-    path = root / "gradient_flow" / "theory.json"
+def test_a_failing_sympy_check_breaks_the_theory_claim(results: Results, tmp_path: Path) -> None:
+    copy = _copy_results(results, tmp_path)
+    path = copy.outputs.theory_json("gradient_flow")
     theory = json.loads(path.read_text())
     theory["checks"]["scalar_lambda_conserved"]["passes"] = False
     path.write_text(json.dumps(theory))
-    cfg = study.resolve(TINY)
-    claim = next(c for c in study.claims(cfg, _context(root, cfg)) if c.claim_id == "theory")
+    claim = next(c for c in study.claims(copy) if c.claim_id == "theory")
     assert claim.holds is False and claim.measured == 1.0
 
 
 def test_default_config_meets_claims_numbers() -> None:
     """The default-scale matrix run (the slowest, ~0.5 s) meets its thresholds."""
-    output = study.execute("matrix", _context(Path("."), study.DEFAULTS, "matrix"))
+    spec = studies.runs("gradient_flow", section("gradient_flow"))["matrix"]
+    output = study.execute(spec, RunContext("gradient_flow", 0, "default", "cpu", Path(".")))
     metrics = output.metrics
     assert metrics["conservation_rel_err_max"] <= 1e-8
     assert metrics["riccati_rel_err_max"] <= 1e-6
@@ -168,10 +157,10 @@ def test_default_config_meets_claims_numbers() -> None:
     assert not math.isnan(metrics["rate_rel_err_max_balanced"])
 
 
-def test_figures(results: Path, tmp_path: Path) -> None:
+def test_figures(results: Results, tmp_path: Path) -> None:
     from analysis import gradient_flow as figures
 
-    figures.plot(results / "gradient_flow", tmp_path)
+    figures.plot(results, tmp_path)
     for stem in figures.CAPTIONS:
         assert (tmp_path / f"{stem}.png").stat().st_size > 0
         assert (tmp_path / f"{stem}.pdf").stat().st_size > 0
@@ -185,21 +174,3 @@ def test_benchmarks_compare_equal_outputs() -> None:
     assert "gradient_flow_closed_form_vs_ode" in {b.name for b in BENCHMARKS}
     for ode, closed in zip(scalar_ode(), scalar_closed_form(), strict=True):
         assert max(abs(a - b) for a, b in zip(ode, closed, strict=True)) < 1e-8
-
-
-def test_schema_defaults_match_study_defaults() -> None:
-    """When config/config.schema.yaml carries this section, its defaults are DEFAULTS (skipped before)."""
-    schema_path = Path(__file__).resolve().parents[1] / "config" / "config.schema.yaml"
-    if not schema_path.exists():
-        pytest.skip("no config/config.schema.yaml")
-    section = yaml.safe_load(schema_path.read_text())["properties"].get("gradient_flow", {})
-    if "properties" not in section:
-        pytest.skip("gradient_flow schema section not merged yet")
-
-    def defaults(node: dict[str, Any]) -> dict[str, Any]:
-        return {
-            key: defaults(sub) if sub.get("type") == "object" else sub["default"]
-            for key, sub in node["properties"].items()
-        }
-
-    assert defaults(section) == study.DEFAULTS

@@ -6,6 +6,7 @@ import json
 
 import sympy as sp
 
+from pipeline.core.config import section
 from pipeline.gradient_flow import study
 from pipeline.gradient_flow import theory as symbolic
 
@@ -28,7 +29,7 @@ REQUIRED = {
 
 
 def test_theory_all_checks_pass_and_serialise() -> None:
-    result = study.theory(study.DEFAULTS)
+    result = study.theory(section("gradient_flow"))
     assert set(result["checks"]) >= REQUIRED
     assert result["failed"] == [], result["failed"]
     assert result["all_pass"] is True

@@ -11,10 +11,10 @@ from collections.abc import Callable
 import numpy as np
 
 from pipeline.core.bench import Benchmark
+from pipeline.core.config import section
 from pipeline.gradient_flow import matrix, scalar
-from pipeline.gradient_flow.study import DEFAULTS
 
-_CFG = DEFAULTS
+_CFG = section("gradient_flow")
 
 
 _INITIAL_PRODUCTS = (0.0025, 0.01, 0.05, 0.1, 0.3)

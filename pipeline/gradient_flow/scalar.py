@@ -9,9 +9,15 @@ G(w) = (1/a)·ln[(a·sqrt(λ² + 4w²) + λ² + 4yw)/(y − w)], a = sqrt(λ² +
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.integrate import solve_ivp
+
+from pipeline.core.study import RunOutput
+from pipeline.gradient_flow.history import floats, frame, history, nanmax
+from pipeline.gradient_flow.runs import ScalarFlowRun
 
 _BISECTION_STEPS = 80
 _NEWTON_STEPS = 3
@@ -212,3 +218,98 @@ def fit_rate(t: np.ndarray, err: np.ndarray, window: tuple[float, float], min_po
         return float("nan")
     slope = np.polyfit(t[idx], np.log(np.abs(err[idx])), 1)[0]
     return float(-slope)
+
+
+# ------------------------------------------------------------------------------------ the scalar run
+
+
+def _lambda_case(spec: ScalarFlowRun, lam: float, t: np.ndarray) -> tuple[dict[str, Any], list[pd.DataFrame]]:
+    """One imbalance λ at the fixed initial product w0: ODE, closed forms, rate, time to tolerance."""
+    y, w0 = spec.y, spec.w0
+    u0, v0 = init_fixed_product(lam, w0)
+    flow = integrate(u0, v0, y, t, rtol=spec.rtol, atol=spec.atol, tolerance=spec.tolerance)
+    closed = closed_form_residual(flow.t, w0, lam, y)
+    closed_err = np.abs((y - closed) - flow.w) / np.abs(flow.w)
+    window = spec.fit_window
+    record = {
+        "lam": lam,
+        "u0": u0,
+        "v0": v0,
+        "conservation_rel_err": float(flow.conservation_error().max()),
+        "closed_form_rel_err": float(closed_err.max()),
+        "rate_fitted": fit_rate(flow.t, flow.residual, window),
+        "rate_predicted": float(predicted_rate(lam, y)),
+        "fit_points": int(tail_window(flow.t, flow.residual, window).size),
+        "time_to_tolerance": flow.time_to_tolerance,
+        "time_to_tolerance_closed": closed_form_time_to_tolerance(w0, lam, y, spec.tolerance),
+        "logistic_rel_err": None,
+    }
+    frames = [
+        frame("u", flow.t, flow.u, lam=lam),
+        frame("v", flow.t, flow.v, lam=lam),
+        frame("residual", flow.t, np.abs(flow.residual), lam=lam),
+        frame("residual_closed", flow.t, closed, lam=lam),
+        frame("closed_form_err", flow.t, closed_err, lam=lam),
+        frame("conservation_err", flow.t, flow.conservation_error(), lam=lam),
+    ]
+    if lam == 0.0:
+        logistic = logistic_residual(flow.t, w0, y)
+        record["logistic_rel_err"] = float((np.abs((y - logistic) - flow.w) / np.abs(flow.w)).max())
+        frames.append(frame("residual_logistic", flow.t, logistic, lam=lam))
+    return record, frames
+
+
+def acceleration_violations(lams: list[float], times: list[float], tie: float = 1e-12) -> int:
+    """Pairs with |λ_i| < |λ_j| whose time to tolerance is not strictly smaller for λ_j (§2.3)."""
+    count = 0
+    for lam_i, t_i in zip(lams, times, strict=True):
+        for lam_j, t_j in zip(lams, times, strict=True):
+            if abs(lam_i) + tie < abs(lam_j) and not t_j < t_i:
+                count += 1
+    return count
+
+
+def run(spec: ScalarFlowRun) -> RunOutput:
+    """The ``scalar`` run: every λ of the spec, the linear model Ẇ = y − W, and the claims summary."""
+    t = np.linspace(0.0, spec.t_max, spec.n_points)
+    records, frames = [], []
+    for lam in spec.lambdas:
+        record, lam_frames = _lambda_case(spec, float(lam), t)
+        records.append(record)
+        frames += lam_frames
+    lin_t, lin_res = integrate_linear(spec.w0, spec.y, t, rtol=spec.rtol, atol=spec.atol)
+    frames.append(frame("linear_residual", lin_t, np.abs(lin_res)))
+    linear_rate = fit_rate(lin_t, lin_res, spec.fit_window)
+    metrics = _summary(spec, records, linear_rate)
+    return RunOutput(metrics=metrics, history=history(frames))
+
+
+def _summary(spec: ScalarFlowRun, records: list[dict[str, Any]], linear_rate: float) -> dict[str, Any]:
+    def column(key: str) -> list[Any]:
+        return [r[key] for r in records]
+
+    fitted, predicted = np.array(column("rate_fitted")), np.array(column("rate_predicted"))
+    rate_err = np.abs(fitted - predicted) / predicted
+    closed = column("closed_form_rel_err") + [e for e in column("logistic_rel_err") if e is not None]
+    ttt, ttt_closed = np.array(column("time_to_tolerance")), np.array(column("time_to_tolerance_closed"))
+    lams = [float(x) for x in spec.lambdas]
+    curve = np.linspace(min(lams) - 0.5, max(lams) + 0.5, 101)
+    return {
+        "y": spec.y,
+        "w0": spec.w0,
+        "tolerance": spec.tolerance,
+        "fit_window": [float(x) for x in spec.fit_window],
+        "lambdas": lams,
+        "records": records,
+        "rate_rel_err": floats(rate_err),
+        "conservation_rel_err_max": nanmax(column("conservation_rel_err")),
+        "closed_form_rel_err_max": nanmax(closed),
+        "rate_rel_err_max": nanmax(list(rate_err)),
+        "time_to_tolerance_closed_rel_err_max": nanmax(list(np.abs(ttt - ttt_closed) / ttt_closed)),
+        "acceleration_violations": acceleration_violations(lams, list(ttt)),
+        "acceleration_strict": acceleration_violations(lams, list(ttt)) == 0,
+        "linear_rate_fitted": linear_rate,
+        "min_rate_fitted": float(np.min(fitted)),
+        "rate_over_linear_min": float(np.min(fitted) / linear_rate),
+        "rate_curve": {"lam": floats(curve), "rate": floats(predicted_rate(curve, spec.y))},
+    }
