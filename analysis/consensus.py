@@ -1,14 +1,12 @@
-"""Figures of the consensus study, drawn only from results/consensus/<run>/{metrics.json,history.csv}.
+"""Figures of the consensus study, drawn only from its stored runs (pipeline.results.Results).
 
-Runs and metrics: pipeline/consensus/study.py (papers/consensus.md §2.4, §5). Accuracies are the mean test
-accuracy of the local models.
+Runs and metrics: pipeline/consensus/runs.py and training.py (papers/consensus.md §2.4, §5). Accuracies are
+the mean test accuracy of the local models. Runs are drawn in the order of their ids (as the figures always
+were), and only the finished ones.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,8 +14,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
+from pipeline.consensus.runs import PhaseRun, QuadraticRun, ScaleRun
+from pipeline.core.study import RunSpec
+from pipeline.results import Results
 
 CAPTIONS: dict[str, str] = {
     "accuracy_vs_n": (
@@ -43,26 +43,20 @@ CAPTIONS: dict[str, str] = {
     ),
 }
 
-_SCALE = re.compile(r"^scale_(allreduce|ring)_n(\d+)_s(\d+)$")
-_PHASE = re.compile(r"^phase(\d)_n(\d+)_s(\d+)$")
+
+def _finished(results: Results, spec_type: type[RunSpec], **fields: object) -> list[RunSpec]:
+    """The finished runs of ``spec_type`` matching ``fields``, in the order of their ids."""
+    return sorted(results.finished(results.select(spec_type, **fields)), key=lambda spec: spec.id)
 
 
-def _runs(results: Path, runs: Sequence[str] | None) -> dict[str, Path]:
-    return {p.name: p for p in run_dirs(results, runs)}
-
-
-_metrics = read_metrics
-
-
-def _accuracy_vs_n(runs: dict[str, Path], out: Path) -> None:
+def _accuracy_vs_n(results: Results, out: Path) -> None:
     rows = []
-    for name, path in runs.items():
-        if match := _SCALE.match(name):
-            m = _metrics(path)
-            label = "all-reduce SGDm-N" if match[1] == "allreduce" else "ring DSGDm-N"
-            rows.append(
-                {"n": int(match[2]), "method": label, "accuracy": 100 * m.get("test_local_accuracy", np.nan)}
-            )
+    for spec in _finished(results, ScaleRun):
+        m = results.metrics(spec)
+        label = "all-reduce SGDm-N" if spec.algorithm == "allreduce" else "ring DSGDm-N"
+        rows.append(
+            {"n": spec.n_workers, "method": label, "accuracy": 100 * m.get("test_local_accuracy", np.nan)}
+        )
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     frame = pd.DataFrame(rows)
     if not frame.empty:
@@ -84,23 +78,21 @@ def _accuracy_vs_n(runs: dict[str, Path], out: Path) -> None:
     save(fig, out, "accuracy_vs_n")
 
 
-def _xi_curves(runs: dict[str, Path], out: Path) -> None:
+def _xi_curves(results: Results, out: Path) -> None:
     frames = []
     boundaries: list[int] = []
-    for name, path in runs.items():
-        match = _PHASE.match(name)
-        if match and match[3] == "0":
-            history = pd.read_csv(path / "history.csv")
-            history["setting"] = [f"dec-phase-{match[1]} {arm}" for arm in history["arm"]]
-            frames.append(history)
-        scale = _SCALE.match(name)
-        if scale and scale[1] == "ring" and scale[3] == "0":
-            history = pd.read_csv(path / "history.csv")
-            history["setting"] = f"ring n={scale[2]} uncontrolled"
-            frames.append(history)
-            cfg = json.loads((path / "metrics.json").read_text())["config"]["study"]
-            steps = cfg.get("steps", int(history["step"].max()))
-            boundaries = [round(f * steps) for f in cfg.get("milestones", [0.5, 0.75])]
+    seed0 = [
+        *_finished(results, PhaseRun, seed_index=0),
+        *_finished(results, ScaleRun, algorithm="ring", seed_index=0),
+    ]
+    for spec in seed0:
+        history = results.history(spec)
+        if isinstance(spec, PhaseRun):
+            history["setting"] = [f"dec-phase-{spec.phase} {arm}" for arm in history["arm"]]
+        else:
+            history["setting"] = f"ring n={spec.n_workers} uncontrolled"
+            boundaries = [round(f * spec.training.steps) for f in spec.training.milestones]
+        frames.append(history)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     if frames:
         frame = pd.concat(frames, ignore_index=True).dropna(subset=["train_xi_sq"])
@@ -114,19 +106,19 @@ def _xi_curves(runs: dict[str, Path], out: Path) -> None:
     save(fig, out, "xi_curves")
 
 
-def _phase_control(runs: dict[str, Path], out: Path) -> None:
+def _phase_control(results: Results, out: Path) -> None:
     allreduce: dict[int, list[float]] = {}
-    for name, path in runs.items():
-        if (match := _SCALE.match(name)) and match[1] == "allreduce":
-            allreduce.setdefault(int(match[2]), []).append(_metrics(path).get("test_local_accuracy", np.nan))
+    for spec in _finished(results, ScaleRun, algorithm="allreduce"):
+        allreduce.setdefault(spec.n_workers, []).append(
+            results.metrics(spec).get("test_local_accuracy", np.nan)
+        )
     rows = []
-    for name, path in runs.items():
-        if match := _PHASE.match(name):
-            reference = np.mean(allreduce.get(int(match[2]), [np.nan]))
-            for arm, m in _metrics(path)["arms"].items():
-                column = "uncontrolled" if arm == "dec" else f"Ξ ≤ {arm.removeprefix('ctrl')}·Ξ_ref"
-                delta = 100 * (m.get("test_local_accuracy", np.nan) - reference)
-                rows.append({"phase": f"dec-phase-{match[1]}", "control": column, "delta": delta})
+    for spec in _finished(results, PhaseRun):
+        reference = np.mean(allreduce.get(spec.n_workers, [np.nan]))
+        for arm, m in results.metrics(spec)["arms"].items():
+            column = "uncontrolled" if arm == "dec" else f"Ξ ≤ {arm.removeprefix('ctrl')}·Ξ_ref"
+            delta = 100 * (m.get("test_local_accuracy", np.nan) - reference)
+            rows.append({"phase": f"dec-phase-{spec.phase}", "control": column, "delta": delta})
     fig, ax = plt.subplots(figsize=(5.0, 3.0))
     frame = pd.DataFrame(rows)
     if not frame.empty:
@@ -145,11 +137,11 @@ def _phase_control(runs: dict[str, Path], out: Path) -> None:
     save(fig, out, "phase_control")
 
 
-def _quadratic(runs: dict[str, Path], out: Path) -> None:
+def _quadratic(results: Results, out: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.2))
-    if "quadratic" in runs:
-        records = pd.DataFrame(_metrics(runs["quadratic"])["records"])
-        history = pd.read_csv(runs["quadratic"] / "history.csv")
+    for spec in _finished(results, QuadraticRun):
+        records = pd.DataFrame(results.metrics(spec)["records"])
+        history = results.history(spec)
         sns.lineplot(history, x="step", y="xi_sq", hue="gossip_rounds", ax=left, palette="viridis", lw=0.8)
         left.set(yscale="log", xlabel="step", ylabel="Ξ²_t (mean over chains)")
         right.plot(records["gossip_rounds"], records["closed_form"], "-", label="closed form")
@@ -169,10 +161,10 @@ def _quadratic(runs: dict[str, Path], out: Path) -> None:
     save(fig, out, "quadratic")
 
 
-def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
-    """Draw every figure in :data:`CAPTIONS` from ``results`` (results/consensus, the ``runs`` if given)."""
-    runs = _runs(results, runs)
-    _accuracy_vs_n(runs, out)
-    _xi_curves(runs, out)
-    _phase_control(runs, out)
-    _quadratic(runs, out)
+def plot(results: Results, out: Path) -> None:
+    """Draw every figure in :data:`CAPTIONS` from the study's finished runs into ``out``."""
+    out = Path(out)
+    _accuracy_vs_n(results, out)
+    _xi_curves(results, out)
+    _phase_control(results, out)
+    _quadratic(results, out)

@@ -1,4 +1,4 @@
-"""Figures of the directpred study, drawn only from results/directpred/<run>/{metrics.json,history.csv}.
+"""Figures of the directpred study, drawn only from its stored runs (pipeline.results.Results).
 
 Nothing here integrates a flow or trains a network; the fixed-point curves are the closed forms of
 directpred.md §2.2 evaluated on a grid (the same formulas the sympy checks in theory.json verify).
@@ -6,17 +6,17 @@ directpred.md §2.2 evaluated on a grid (the same formulas the sympy checks in t
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
+from pipeline.directpred.runs import CollapseRun, EigenmodesRun, LinearFlowRun, SSLRun
+from pipeline.results import Results
 
 CAPTIONS: dict[str, str] = {
     "phase_portrait": (
@@ -69,16 +69,9 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-def _history(results: Path, run: str) -> pd.DataFrame:
-    return pd.read_csv(results / run / "history.csv")
-
-
-def _metrics(results: Path, run: str) -> dict:
-    return json.loads((results / run / "metrics.json").read_text())["metrics"]
-
-
-def _config(results: Path) -> dict:
-    return json.loads((results / "linear_flow" / "metrics.json").read_text())["config"]["study"]
+def _load(results: Results, kind: type) -> tuple[dict[str, Any], pd.DataFrame]:
+    spec = results.one(kind)
+    return results.metrics(spec), results.history(spec)
 
 
 def _p_stars(eta: np.ndarray, sigma2: float, tau: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -87,11 +80,11 @@ def _p_stars(eta: np.ndarray, sigma2: float, tau: float = 1.0) -> tuple[np.ndarr
     return (tau - root) / (2 * (1 + sigma2)), (tau + root) / (2 * (1 + sigma2))
 
 
-def _phase_portrait(results: Path, out: Path) -> None:
-    hist, metrics = _history(results, "eigenmodes"), _metrics(results, "eigenmodes")
+def _phase_portrait(results: Results, out: Path) -> None:
+    metrics, hist = _load(results, EigenmodesRun)
     cases = list(metrics["portraits"])
     fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.6), squeeze=False)
-    alpha_p = _config(results).get("linear", {}).get("alpha_p", 1.0)
+    alpha_p = results.one(EigenmodesRun).alpha_p
     for ax, eta in zip(axes[0], cases, strict=True):
         p_rows = hist[(hist["kind"] == "portrait_p") & (hist["case"] == f"eta={eta}")]
         s_rows = hist[(hist["kind"] == "portrait_s") & (hist["case"] == f"eta={eta}")]
@@ -111,9 +104,9 @@ def _phase_portrait(results: Path, out: Path) -> None:
     save(fig, out, "phase_portrait")
 
 
-def _fixed_points(results: Path, out: Path) -> None:
-    metrics = _metrics(results, "eigenmodes")
-    sigma2 = _config(results).get("linear", {}).get("sigma2", 0.5)
+def _fixed_points(results: Results, out: Path) -> None:
+    metrics = results.metrics(results.one(EigenmodesRun))
+    sigma2 = results.one(EigenmodesRun).sigma2
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     p = np.linspace(-0.1, 0.8, 300)
     crit = 1 / (4 * (1 + sigma2))
@@ -136,8 +129,8 @@ def _fixed_points(results: Path, out: Path) -> None:
     save(fig, out, "fixed_points")
 
 
-def _sweeps(results: Path, out: Path) -> None:
-    hist = _history(results, "eigenmodes")
+def _sweeps(results: Results, out: Path) -> None:
+    hist = results.history(results.one(EigenmodesRun))
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     for ax, kind, title in (
         (axes[0], "eta_sweep_p", "p(t), η sweep"),
@@ -152,8 +145,8 @@ def _sweeps(results: Path, out: Path) -> None:
     save(fig, out, "sweeps")
 
 
-def _linear_eigenvalues(results: Path, out: Path) -> None:
-    hist, metrics = _history(results, "linear_flow"), _metrics(results, "linear_flow")
+def _linear_eigenvalues(results: Results, out: Path) -> None:
+    metrics, hist = _load(results, LinearFlowRun)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, kind, ref in ((axes[0], "s", metrics["s_plus"]), (axes[1], "p", metrics["p_plus"])):
         rows = hist[hist["kind"] == kind]
@@ -165,8 +158,8 @@ def _linear_eigenvalues(results: Path, out: Path) -> None:
     save(fig, out, "linear_eigenvalues")
 
 
-def _linear_alignment(results: Path, out: Path) -> None:
-    hist = _history(results, "linear_flow")
+def _linear_alignment(results: Results, out: Path) -> None:
+    hist = results.history(results.one(LinearFlowRun))
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     comm = hist[hist["kind"] == "commutator"]
     left.semilogy(comm["t"], comm["value"].clip(lower=1e-18))
@@ -177,8 +170,8 @@ def _linear_alignment(results: Path, out: Path) -> None:
     save(fig, out, "linear_alignment")
 
 
-def _collapse(results: Path, out: Path) -> None:
-    hist = _history(results, "collapse")
+def _collapse(results: Results, out: Path) -> None:
+    hist = results.history(results.one(CollapseRun))
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     for case, curve in hist[hist["kind"] == "w_norm"].groupby("case"):
         left.semilogy(curve["t"], curve["value"].clip(lower=1e-300), label=case)
@@ -193,22 +186,19 @@ def _collapse(results: Path, out: Path) -> None:
     save(fig, out, "collapse")
 
 
-def _ssl_runs(results: Path, runs: Sequence[str] | None) -> dict[str, list[Path]]:
-    """Finished SSL runs (their metrics name a predictor variant), grouped by dataset."""
-    grouped: dict[str, list[Path]] = {}
-    for run_dir in run_dirs(results, runs):
-        m = read_metrics(run_dir)
-        if "variant" in m:
-            grouped.setdefault(m.get("dataset", "?"), []).append(run_dir)
+def _ssl_runs(results: Results) -> dict[str, list[SSLRun]]:
+    """Finished SSL runs grouped by dataset, in run-id order (which fixes the colours and the rows)."""
+    grouped: dict[str, list[SSLRun]] = {}
+    for spec in sorted(results.finished(results.select(SSLRun)), key=lambda spec: spec.id):
+        grouped.setdefault(spec.dataset, []).append(spec)
     return grouped
 
 
-def _alignment_row(axes, run_dirs_of_dataset: list[Path], dataset: str) -> None:
+def _alignment_row(axes, results: Results, specs: list[SSLRun], dataset: str) -> None:
     frames = []
-    for run_dir in run_dirs_of_dataset:
-        m = read_metrics(run_dir)
-        hist = pd.read_csv(run_dir / "history.csv")
-        frames.append(hist.assign(variant=f"{m['method']} {m['variant']}", run=run_dir.name))
+    for spec in specs:
+        hist = results.history(spec)
+        frames.append(hist.assign(variant=f"{spec.method} {spec.variant}", run=spec.id))
     data = pd.concat(frames, ignore_index=True)
     for ax, column in ((axes[0], "eig_cos_mean"), (axes[1], "eig_asym")):
         if column in data:
@@ -225,22 +215,23 @@ def _alignment_row(axes, run_dirs_of_dataset: list[Path], dataset: str) -> None:
     axes[2].legend(fontsize=6, ncol=2)
 
 
-def _encoder_alignment(results: Path, out: Path, runs: Sequence[str] | None) -> None:
-    grouped = _ssl_runs(results, runs)
+def _encoder_alignment(results: Results, out: Path) -> None:
+    grouped = _ssl_runs(results)
     fig, axes = plt.subplots(max(1, len(grouped)), 3, figsize=(13, 3.6 * max(1, len(grouped))), squeeze=False)
-    for row, (dataset, dirs) in zip(axes, grouped.items(), strict=False):
-        _alignment_row(row, dirs, dataset)
+    for row, (dataset, specs) in zip(axes, grouped.items(), strict=False):
+        _alignment_row(row, results, specs, dataset)
     save(fig, out, "encoder_alignment")
 
 
-def _probe_accuracy(results: Path, out: Path, runs: Sequence[str] | None) -> None:
-    grouped = _ssl_runs(results, runs)
+def _probe_accuracy(results: Results, out: Path) -> None:
+    grouped = _ssl_runs(results)
     fig, axes = plt.subplots(1, max(1, len(grouped)), figsize=(6 * max(1, len(grouped)), 3.6), squeeze=False)
-    for ax, (dataset, dirs) in zip(axes[0], grouped.items(), strict=False):
+    for ax, (dataset, specs) in zip(axes[0], grouped.items(), strict=False):
+        accuracies = [(spec, results.metrics(spec).get("probe_test_accuracy")) for spec in specs]
         rows = [
-            {"variant": f"{m['method']} {m['variant']}", "accuracy": 100 * m["probe_test_accuracy"]}
-            for m in map(read_metrics, dirs)
-            if m.get("probe_test_accuracy") is not None
+            {"variant": f"{spec.method} {spec.variant}", "accuracy": 100 * accuracy}
+            for spec, accuracy in accuracies
+            if accuracy is not None
         ]
         if not rows:
             continue
@@ -253,13 +244,14 @@ def _probe_accuracy(results: Path, out: Path, runs: Sequence[str] | None) -> Non
     save(fig, out, "probe_accuracy")
 
 
-def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
-    """Draw every figure in :data:`CAPTIONS` from results/directpred/ (SSL: only the ``runs`` if given)."""
+def plot(results: Results, out: Path) -> None:
+    """Draw every figure in :data:`CAPTIONS` from the study's runs (SSL: the finished ones) into ``out``."""
+    out = Path(out)
     _phase_portrait(results, out)
     _fixed_points(results, out)
     _sweeps(results, out)
     _linear_eigenvalues(results, out)
     _linear_alignment(results, out)
     _collapse(results, out)
-    _encoder_alignment(results, out, runs)
-    _probe_accuracy(results, out, runs)
+    _encoder_alignment(results, out)
+    _probe_accuracy(results, out)

@@ -1,4 +1,4 @@
-"""Figures of the fisher study, drawn only from results/fisher/<run>/{metrics.json,history.csv}.
+"""Figures of the fisher study, drawn only from its stored runs (pipeline.results.Results).
 
 Tr F curves (fisher.md §4 "Fig. 1-style"), test accuracy per arm ("Table 1-style"), early Tr F against
 final accuracy ("Correlation") and memorisation of noisy labels ("Noisy labels"). Nothing is trained here.
@@ -6,15 +6,15 @@ final accuracy ("Correlation") and memorisation of noisy labels ("Noisy labels")
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
+from pipeline.fisher.runs import FisherRun
+from pipeline.results import Results
 
 ARM_LABELS = {
     "small": "small lr",
@@ -53,18 +53,17 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-def load(results: Path, runs: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row of metrics per run, all history rows with experiment/arm/seed columns) from results/fisher."""
+def load(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row of metrics per finished run, all history rows with experiment/arm/seed columns).
+
+    Runs come in the order of their ids (the order the figures' panels and legends have always had)."""
     rows, histories = [], []
-    for run_dir in run_dirs(results, runs):
-        path = run_dir / "metrics.json"
-        values = read_metrics(run_dir)
-        key = {"experiment": values["experiment"], "arm": values["arm"], "seed": values["seed_index"]}
-        rows.append({**key, **values})
-        history = pd.read_csv(path.parent / "history.csv")
-        histories.append(history.assign(**key))
+    for spec in sorted(results.finished(results.select(FisherRun)), key=lambda s: s.id):
+        key = {"experiment": spec.experiment, "arm": spec.arm, "seed": spec.seed_index}
+        rows.append({**key, **results.metrics(spec)})
+        histories.append(results.history(spec).assign(**key))
     if not rows:
-        raise FileNotFoundError(f"no fisher runs under {results}")
+        raise FileNotFoundError(f"no finished fisher runs under {results.outputs.study_dir(results.study)}")
     return pd.DataFrame(rows), pd.concat(histories, ignore_index=True)
 
 
@@ -147,9 +146,10 @@ def _memorisation(history: pd.DataFrame, out: Path) -> None:
     save(fig, out, "memorisation")
 
 
-def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
-    """Draw every figure in :data:`CAPTIONS` from the stored runs under ``results`` (results/fisher)."""
-    metrics, history = load(results, runs)
+def plot(results: Results, out: Path) -> None:
+    """Draw every figure in :data:`CAPTIONS` from the study's finished runs into ``out``."""
+    out = Path(out)
+    metrics, history = load(results)
     _trace_curves(metrics, history, out)
     _test_accuracy(metrics, out)
     _trace_vs_accuracy(metrics, out)

@@ -1,12 +1,12 @@
-"""Figures of the nero study, drawn only from results/nero/<run>/{metrics.json,history.csv} (nero.md §4).
+"""Figures of the nero study, drawn only from its stored runs (pipeline.results.Results; nero.md §4).
 
-Nothing here trains: the sweeps, the ablation and the memory table all come from pipeline/nero/study.py.
+Nothing here trains: the sweeps, the ablation and the memory table all come from the runs
+(pipeline/nero/sweep.py, memory.py). Runs are drawn in the order of their (task, optimiser, seed) or
+(setting, seed), which fixes the panel and colour order.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
+from pipeline.nero.runs import AblationRun, MemoryRun, SweepRun
+from pipeline.results import Results
 
 CAPTIONS: dict[str, str] = {
     "lr_sweep": (
@@ -42,9 +43,18 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-def _runs(results: Path, prefix: str, runs: Sequence[str] | None) -> list[tuple[dict, pd.DataFrame]]:
-    chosen = [p for p in run_dirs(results, runs) if p.name.startswith(f"{prefix}_")]
-    return [(read_metrics(p), pd.read_csv(p / "history.csv")) for p in chosen]
+def _sweeps(results: Results) -> list[tuple[dict, pd.DataFrame]]:
+    """(metrics, history) of every finished sweep, ordered by task, optimiser and seed index."""
+    specs = sorted(
+        results.finished(results.select(SweepRun)), key=lambda s: (s.task, s.optimizer, s.seed_index)
+    )
+    return [(results.metrics(spec), results.history(spec)) for spec in specs]
+
+
+def _ablations(results: Results) -> list[tuple[dict, pd.DataFrame]]:
+    """(metrics, history) of every finished ablation setting, ordered by setting and seed index."""
+    specs = sorted(results.finished(results.select(AblationRun)), key=lambda s: (s.setting, s.seed_index))
+    return [(results.metrics(spec), results.history(spec)) for spec in specs]
 
 
 def _points(runs: list[tuple[dict, pd.DataFrame]], group: str) -> pd.DataFrame:
@@ -85,8 +95,8 @@ def _sweep_axis(ax: plt.Axes, frame: pd.DataFrame, hue_order: list[str]) -> None
     ax.axvline(0.01, color="grey", lw=0.8, ls=":")
 
 
-def _plot_sweep(results: Path, out: Path, selected: Sequence[str] | None) -> None:
-    frame = _points(_runs(results, "sweep", selected), "optimizer")
+def _plot_sweep(runs: list[tuple[dict, pd.DataFrame]], out: Path) -> None:
+    frame = _points(runs, "optimizer")
     tasks = list(dict.fromkeys(frame["task"])) if len(frame) else []
     fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(4.2 * max(1, len(tasks)), 3.4), squeeze=False)
     order = list(dict.fromkeys(frame["group"])) if len(frame) else []
@@ -96,8 +106,8 @@ def _plot_sweep(results: Path, out: Path, selected: Sequence[str] | None) -> Non
     save(fig, out, "lr_sweep")
 
 
-def _plot_curves(results: Path, out: Path, selected: Sequence[str] | None) -> None:
-    runs = [(m, h) for m, h in _runs(results, "sweep", selected) if m["seed_index"] == 0]
+def _plot_curves(sweeps: list[tuple[dict, pd.DataFrame]], out: Path) -> None:
+    runs = [(m, h) for m, h in sweeps if m["seed_index"] == 0]
     tasks = list(dict.fromkeys(m["task"] for m, _ in runs))
     fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(4.2 * max(1, len(tasks)), 3.4), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=False):
@@ -118,8 +128,7 @@ def _plot_curves(results: Path, out: Path, selected: Sequence[str] | None) -> No
     save(fig, out, "curves")
 
 
-def _plot_ablation(results: Path, out: Path, selected: Sequence[str] | None) -> None:
-    runs = _runs(results, "ablation", selected)
+def _plot_ablation(runs: list[tuple[dict, pd.DataFrame]], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     if runs:
         frame = _points(runs, "optimizer")
@@ -129,9 +138,8 @@ def _plot_ablation(results: Path, out: Path, selected: Sequence[str] | None) -> 
     save(fig, out, "ablation")
 
 
-def _plot_memory(results: Path, out: Path) -> None:
-    path = results / "memory" / "metrics.json"
-    table = pd.DataFrame(json.loads(path.read_text())["metrics"]["memory"])
+def _plot_memory(results: Results, out: Path) -> None:
+    table = pd.DataFrame(results.metrics(results.one(MemoryRun))["memory"])
     table = table[table["state_numel"] > 0]
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     sns.barplot(table, x="task", y="state_per_param", hue="optimizer", ax=ax)
@@ -139,9 +147,11 @@ def _plot_memory(results: Path, out: Path) -> None:
     save(fig, out, "memory")
 
 
-def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
-    """Write every figure of :data:`CAPTIONS` from results/nero (only the ``runs`` if given)."""
-    _plot_sweep(results, out, runs)
-    _plot_curves(results, out, runs)
-    _plot_ablation(results, out, runs)
+def plot(results: Results, out: Path) -> None:
+    """Write every figure of :data:`CAPTIONS` from the study's finished runs into ``out``."""
+    out = Path(out)
+    sweeps = _sweeps(results)
+    _plot_sweep(sweeps, out)
+    _plot_curves(sweeps, out)
+    _plot_ablation(_ablations(results), out)
     _plot_memory(results, out)

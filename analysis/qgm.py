@@ -1,13 +1,14 @@
-"""Figures of the qgm study, drawn only from results/qgm/<run>/{metrics.json,history.csv} (qgm.md §4-5).
+"""Figures of the qgm study, drawn only from its stored runs (pipeline.results.Results; qgm.md §4-5).
 
-Runs and metrics: pipeline/qgm/study.py. "local" accuracy is the mean test accuracy of the workers' own
-models (what the paper reports); "averaged" is the test accuracy of the average model x̄.
+Runs and metrics: pipeline/qgm/runs.py and training.py. "local" accuracy is the mean test accuracy of the
+workers' own models (what the paper reports); "averaged" is the test accuracy of the average model x̄.
+Runs are read in the order of their ids (as the figures always were), and only the finished ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,8 +16,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
+from pipeline.qgm.runs import QgmRun
+from pipeline.results import Results
 
 CAPTIONS: dict[str, str] = {
     "accuracy_vs_alpha": (
@@ -46,23 +48,27 @@ CAPTIONS: dict[str, str] = {
 METHOD_ORDER = ["allreduce_sgdm_n", "dsgd", "dsgdm_n", "qg_dsgdm_n", "d2", "gradient_tracking"]
 
 
-def _load(results: Path, runs: Sequence[str] | None) -> list[tuple[str, dict, Path]]:
-    return [(path.name, read_metrics(path), path) for path in run_dirs(results, runs)]
+Run = tuple[QgmRun, dict[str, Any]]  # a finished run: its spec and its metrics
+
+
+def _load(results: Results) -> list[Run]:
+    finished = sorted(results.finished(results.select(QgmRun)), key=lambda spec: spec.id)
+    return [(spec, results.metrics(spec)) for spec in finished]
 
 
 def _order(methods: set[str]) -> list[str]:
     return [m for m in METHOD_ORDER if m in methods]
 
 
-def _accuracy_frame(runs: list[tuple[str, dict, Path]]) -> pd.DataFrame:
+def _accuracy_frame(runs: list[Run]) -> pd.DataFrame:
     rows = []
-    for _, m, _ in runs:
+    for spec, m in runs:
         for kind, key in (("local", "test_local_accuracy"), ("averaged", "test_avg_accuracy")):
             rows.append(
                 {
-                    "method": m["method"],
-                    "alpha": m["alpha"],
-                    "seed": m.get("seed_index", 0),
+                    "method": spec.method,
+                    "alpha": spec.alpha,
+                    "seed": spec.seed_index,
                     "model": kind,
                     "accuracy": 100 * m.get(key, np.nan),
                 }
@@ -99,13 +105,13 @@ def _accuracy_table(frame: pd.DataFrame, out: Path) -> None:
     save(fig, out, "accuracy_table")
 
 
-def _xi_curves(runs: list[tuple[str, dict, Path]], out: Path) -> None:
+def _xi_curves(results: Results, runs: list[Run], out: Path) -> None:
     frames = []
-    for _, m, path in runs:
-        if m.get("seed_index", 0) == 0 and m["method"] != "allreduce_sgdm_n":
-            h = pd.read_csv(path / "history.csv").dropna(subset=["train_xi_sq"])
+    for spec, _ in runs:
+        if spec.seed_index == 0 and spec.method != "allreduce_sgdm_n":
+            h = results.history(spec).dropna(subset=["train_xi_sq"])
             h["xi_sq"] = h["train_xi_sq"].rolling(10, min_periods=1).mean()
-            frames.append(h.assign(method=m["method"], alpha=m["alpha"]))
+            frames.append(h.assign(method=spec.method, alpha=spec.alpha))
     alphas = sorted({f["alpha"].iloc[0] for f in frames}, reverse=True)
     fig, axes = plt.subplots(1, max(1, len(alphas)), figsize=(3.2 * max(1, len(alphas)), 3.2), squeeze=False)
     for i, (ax, alpha) in enumerate(zip(axes[0], alphas, strict=False)):
@@ -123,11 +129,11 @@ def _xi_curves(runs: list[tuple[str, dict, Path]], out: Path) -> None:
     save(fig, out, "xi_curves")
 
 
-def _partitions(runs: list[tuple[str, dict, Path]], out: Path) -> None:
+def _partitions(runs: list[Run], out: Path) -> None:
     parts = {}
-    for _, m, _ in runs:
-        if m.get("seed_index", 0) == 0 and m["alpha"] not in parts:
-            parts[m["alpha"]] = np.asarray(m["class_counts"], dtype=float)
+    for spec, m in runs:
+        if spec.seed_index == 0 and spec.alpha not in parts:
+            parts[spec.alpha] = np.asarray(m["class_counts"], dtype=float)
     alphas = sorted(parts, reverse=True)
     fig, axes = plt.subplots(1, max(1, len(alphas)), figsize=(3.0 * max(1, len(alphas)), 3.2), squeeze=False)
     for ax, alpha in zip(axes[0], alphas, strict=False):
@@ -143,11 +149,12 @@ def _partitions(runs: list[tuple[str, dict, Path]], out: Path) -> None:
     save(fig, out, "partitions")
 
 
-def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
-    """Draw every figure in :data:`CAPTIONS` (from the ``runs`` under ``results`` if given)."""
-    runs = _load(results, runs)
+def plot(results: Results, out: Path) -> None:
+    """Draw every figure in :data:`CAPTIONS` from the study's finished runs into ``out``."""
+    out = Path(out)
+    runs = _load(results)
     frame = _accuracy_frame(runs)
     _accuracy_vs_alpha(frame, out)
     _accuracy_table(frame, out)
-    _xi_curves(runs, out)
+    _xi_curves(results, runs, out)
     _partitions(runs, out)

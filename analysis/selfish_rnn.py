@@ -1,12 +1,11 @@
-"""Figures of the selfish_rnn study, drawn only from results/selfish_rnn/<run>/{metrics.json,history.csv}.
+"""Figures of the selfish_rnn study, drawn only from its stored runs (pipeline.results.Results).
 
 Nothing here trains: validation curves, the switch epochs, test perplexities, parameter counts and per-gate
-densities all come from the runs (pipeline/selfish_rnn/study.py). Method: selfish_rnn.md §2.
+densities all come from the runs (pipeline/selfish_rnn/experiment.py). Method: selfish_rnn.md §2.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,10 +13,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from analysis.runs import read_metrics, run_dirs
 from analysis.style import save
+from pipeline.results import Results
+from pipeline.selfish_rnn.runs import SelfishRun
 
-STUDY = "selfish_rnn"
 METHOD_ORDER = ["dense", "static", "set", "selfish"]
 GATE_NAMES = {"i": "input", "f": "forget", "g": "cell", "o": "output"}
 
@@ -43,20 +42,18 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-def _load(study_results: Path, runs: Sequence[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Metrics (one row per run) and histories (epoch rows) under results/selfish_rnn/."""
-    metrics, histories = [], []
-    for run_dir in run_dirs(study_results, runs):
-        record = read_metrics(run_dir)
-        metrics.append({"run": run_dir.name, **record})
-        history = pd.read_csv(run_dir / "history.csv")
+def _load(results: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metrics (one row per finished run) and histories (epoch rows, tagged with the run's spec fields)."""
+    metrics, histories = results.frame(SelfishRun), []
+    for spec in results.finished(results.select(SelfishRun)):
+        history = results.history(spec)
         if "epoch" not in history:
             continue
         history = history[history["epoch"].notna()].copy()
         for key in ("method", "optimizer", "seed_index"):
-            history[key] = record[key]
+            history[key] = getattr(spec, key)
         histories.append(history)
-    return pd.DataFrame(metrics), pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    return metrics, pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
 
 
 def _order(frame: pd.DataFrame) -> list[str]:
@@ -141,9 +138,10 @@ def _gate_share(history: pd.DataFrame, out: Path) -> None:
     save(fig, out, "gate_share")
 
 
-def plot(results: Path, out: Path, runs: Sequence[str] | None = None) -> None:
-    """Write every figure in :data:`CAPTIONS` from the stored runs under ``results`` (results/selfish_rnn)."""
-    metrics, history = _load(Path(results), runs)
+def plot(results: Results, out: Path) -> None:
+    """Write every figure in :data:`CAPTIONS` from the study's finished runs into ``out``."""
+    metrics, history = _load(results)
+    out = Path(out)
     _val_curves(metrics, history, out)
     _ppl_table(metrics, out)
     _gate_share(history, out)

@@ -14,3 +14,9 @@ rule prepare_dataset:
     shell:
         "python -m pipeline.data.prepare {wildcards.dataset} --data-root {params.data_root:q} "
         "--out {params.out} > {log} 2>&1"
+
+
+rule prepare:
+    """Every dataset of the config's `datasets` list (the DVC data stage's target)."""
+    input:
+        [str(paths.prepared_meta(name)) for name in config["datasets"]],

@@ -90,11 +90,67 @@ def test_bad_enum_is_named():
         validate({"device": "tpu"}, SCHEMA)
 
 
-def test_with_defaults_merges_nested_dicts_and_copies():
-    from pipeline.core.config import with_defaults
+def test_command_line_strings_are_parsed_where_the_schema_wants_numbers_booleans_and_lists():
+    """Snakemake hands nested --config values over as strings: 'nero={seeds: 2}' arrives as {'seeds': '2'}."""
+    config = validate(
+        {
+            "nero": {"seeds": "2", "lrs": "[0.01, 0.1]", "schedule": {"warmup_fraction": "0.1"}},
+            "directpred": {"ssl": {"symmetric_predictor": "true", "crop_scale": "[0.3, 1.0]"}},
+            "fisher": {"experiments": [{"name": "mnist1d", "epochs": "3"}]},
+        },
+        SCHEMA,
+    )
+    assert config["nero"]["seeds"] == 2 and config["nero"]["lrs"] == [0.01, 0.1]
+    assert config["nero"]["schedule"]["warmup_fraction"] == 0.1
+    assert config["directpred"]["ssl"]["symmetric_predictor"] is True
+    assert config["directpred"]["ssl"]["crop_scale"] == [0.3, 1.0]
+    assert config["fisher"]["experiments"][0]["epochs"] == 3
+    assert config["fisher"]["experiments"][0]["lr_small"] == 0.03  # item defaults filled
 
-    defaults = {"a": 1, "b": {"c": 2, "d": {"e": 3, "f": 4}}, "g": [1]}
-    merged = with_defaults(defaults, {"b": {"d": {"e": 30}}, "g": [2]})
-    assert merged == {"a": 1, "b": {"c": 2, "d": {"e": 30, "f": 4}}, "g": [2]}
-    merged["b"]["c"] = 99
-    assert defaults["b"]["c"] == 2
+
+def test_strings_that_do_not_parse_to_the_schema_type_are_still_rejected_by_name():
+    with pytest.raises(ConfigError, match=r"key 'nero.seeds': expected integer, got 'two'"):
+        validate({"nero": {"seeds": "two"}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"key 'nero.seeds': expected integer, got 2.5"):
+        validate({"nero": {"seeds": "2.5"}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"unknown key 'nero.seedz'"):
+        validate({"nero": {"seedz": "2"}}, SCHEMA)
+    assert validate({"data_root": "123"}, SCHEMA)["data_root"] == "123"  # a string key stays a string
+
+
+def test_an_empty_study_list_is_rejected():
+    with pytest.raises(ConfigError, match=r"key 'studies'"):
+        validate({"studies": []}, SCHEMA)
+
+
+def test_section_is_the_schema_defaults_with_overrides():
+    from pipeline.core.config import section
+
+    assert section("nero") == validate({}, SCHEMA)["nero"]
+    assert section("nero", {"cnn": {"steps": 7}})["cnn"]["steps"] == 7
+    assert section("nero", {"cnn": {"steps": 7}})["cnn"]["batch_size"] == section("nero")["cnn"]["batch_size"]
+    with pytest.raises(ConfigError, match=r"nero\.bogus"):
+        section("nero", {"bogus": 1})
+
+
+def test_outputs_are_named_by_the_scale_unless_a_tag_is_given():
+    from pipeline.core.config import output_tag
+
+    assert output_tag(validate({}, SCHEMA)) == "default"
+    assert output_tag(validate({"scale": "paper"}, SCHEMA)) == "paper"
+    assert output_tag(validate({"scale": "paper", "tag": "paper-seed1"}, SCHEMA)) == "paper-seed1"
+    with pytest.raises(ConfigError, match="tag"):
+        validate({"tag": "../elsewhere"}, SCHEMA)
+
+
+def test_the_default_config_file_only_names_the_scale():
+    """Defaults live in the schema alone: config.yaml adds nothing but the scale (and empty sections)."""
+    shipped = _config("config.yaml")
+    assert validate(shipped, SCHEMA) == validate({"scale": "default"}, SCHEMA)
+    assert all(value == {} for key, value in shipped.items() if key != "scale")
+
+
+def test_config_readme_is_generated_from_the_schema():
+    from pipeline.core import config_docs
+
+    assert config_docs.main(["--check"]) == 0, "run: python -m pipeline.core.config_docs"

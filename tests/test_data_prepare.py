@@ -9,8 +9,8 @@ import torch
 from helpers.data_fixtures import write_kjv
 
 from pipeline.data import load_dataset, load_raw
-from pipeline.data.prepare import main
-from pipeline.data.prepared import load_prepared, prepare
+from pipeline.data.prepare import main, prepare
+from pipeline.data.prepared import load_prepared
 from pipeline.data.sources import fashion_mnist, kjv
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 from helpers.data_fixtures import write_stl10
 
-from pipeline.directpred import experiment, study
+from pipeline import studies
+from pipeline.core.config import ConfigError, section
+from pipeline.directpred import experiment
+from pipeline.directpred.runs import SSLRun, SSLSettings, ssl_settings
 
 STL10_SETTINGS = {
     "n_train": 4,
@@ -45,13 +49,13 @@ def stl10_root(tmp_path: Path) -> tuple[Path, dict]:
     return tmp_path, write_stl10(tmp_path / "stl10", n_train=6, n_test=4, n_unlabeled=5)
 
 
-def _stl10(**changes) -> dict:
-    return study.dataset_ssl(study.resolve({**TWO_DATASETS}), "stl10") | changes
+def _stl10(**changes) -> SSLSettings:
+    return dataclasses.replace(ssl_settings(section("directpred", TWO_DATASETS), "stl10"), **changes)
 
 
 def test_unlabeled_images_join_the_ssl_set_only(stl10_root) -> None:
     root, written = stl10_root
-    data = experiment.load_images(_stl10(), str(root), seed=0)
+    data = experiment.load_images("stl10", _stl10(), str(root), seed=0)
     assert [len(data[s][0]) for s in ("train", "val", "test")] == [4, 2, 3]
     assert data["ssl"].shape == (4 + 2 + 5, 3, 96, 96) and data["ssl"].dtype == torch.uint8
     unlabeled = torch.from_numpy(written["unlabeled"])
@@ -64,46 +68,49 @@ def test_unlabeled_images_join_the_ssl_set_only(stl10_root) -> None:
 
 def test_a_subset_of_the_unlabeled_split_is_fixed_by_the_base_seed(stl10_root) -> None:
     root, written = stl10_root
-    first = experiment.load_images(_stl10(unlabeled=2), str(root), seed=0)["ssl"][6:]
-    again = experiment.load_images(_stl10(unlabeled=2), str(root), seed=0)["ssl"][6:]
+    first = experiment.load_images("stl10", _stl10(unlabeled=2), str(root), seed=0)["ssl"][6:]
+    again = experiment.load_images("stl10", _stl10(unlabeled=2), root, seed=0)["ssl"][6:]
     assert first.shape[0] == 2 and torch.equal(first, again)
     pool = {tuple(img.flatten()[:20].tolist()) for img in torch.from_numpy(written["unlabeled"])}
     assert all(tuple(img.flatten()[:20].tolist()) in pool for img in first)
     with pytest.raises(ValueError, match="6 > 5 unlabeled"):
-        experiment.load_images(_stl10(unlabeled=6), str(root), seed=0)
+        experiment.load_images("stl10", _stl10(unlabeled=6), str(root), seed=0)
 
 
 def test_a_dataset_without_unlabeled_split_is_a_clear_error() -> None:
-    ssl = study.dataset_ssl(study.resolve({"ssl": {"datasets": ["digits"], "unlabeled": 10}}), "digits")
-    ssl |= {"n_train": 100, "n_val": 50, "image_size": 8}
+    ssl = ssl_settings(section("directpred", {"ssl": {"unlabeled": 10}}), "digits")
+    ssl = dataclasses.replace(ssl, n_train=100, n_val=50, image_size=8)
     with pytest.raises(ValueError, match="digits has no unlabeled split"):
-        experiment.load_images(ssl, "data/raw", seed=0)
+        experiment.load_images("digits", ssl, "data/raw", seed=0)
 
 
 def test_per_dataset_overrides_and_run_ids() -> None:
-    cfg = study.resolve(TWO_DATASETS)
-    assert study.ssl_runs(cfg) == ["digits_byol_directpred_s0", "stl10_byol_directpred_s0"]
-    assert study.datasets(TWO_DATASETS) == ["digits", "stl10"]
-    assert study.dataset_ssl(cfg, "stl10")["image_size"] == 96
-    assert study.dataset_ssl(cfg, "digits")["image_size"] == study.DEFAULTS["ssl"]["image_size"]
-    assert study.dataset_ssl(cfg, "stl10")["dataset"] == "stl10"
-    with pytest.raises(KeyError, match="cannot be overridden"):
-        study.resolve({"ssl": {"per_dataset": {"stl10": {"datasets": ["digits"]}}}})
+    cfg = section("directpred", TWO_DATASETS)
+    table = studies.runs("directpred", cfg)
+    assert [run for run, spec in table.items() if isinstance(spec, SSLRun)] == [
+        "digits_byol_directpred_s0",
+        "stl10_byol_directpred_s0",
+    ]
+    assert studies.datasets("directpred", cfg) == ["digits", "stl10"]
+    stl10, digits = table["stl10_byol_directpred_s0"], table["digits_byol_directpred_s0"]
+    assert stl10.dataset == "stl10" and stl10.ssl.image_size == 96 and stl10.ssl.unlabeled == -1
+    assert digits.ssl.image_size == section("directpred")["ssl"]["image_size"]
+    assert stl10.ssl == _stl10() and stl10.ssl.crop_scale is None  # the stl10 recipe reads no crop_scale
+    with pytest.raises(ConfigError, match=r"unknown key 'directpred\.ssl\.per_dataset\.stl10\.datasets'"):
+        section("directpred", {"ssl": {"per_dataset": {"stl10": {"datasets": ["digits"]}}}})
 
 
 def test_stl10_byol_run_end_to_end(stl10_root) -> None:
     """Two BYOL steps on 96x96 STL-10 views (blur, jitter) from train+unlabeled, then the probe."""
     root, _ = stl10_root
+    spec = SSLRun("stl10", "byol", "directpred", 0, _stl10(encoder="small_cnn"))
     metrics, history = experiment.run(
-        _stl10(encoder="small_cnn"),
-        "byol",
-        "directpred",
+        spec,
         seed=1,
         device="cpu",
         data_root=str(root),
         base_seed=0,
         checkpoint_path=root / "checkpoint.pt",
-        checkpoint_every=1,
     )
     assert metrics["dataset"] == "stl10" and metrics["ssl_images"] == 11
     assert metrics["steps"] == 2 and 0.0 <= metrics["probe_test_accuracy"] <= 1.0

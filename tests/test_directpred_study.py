@@ -1,18 +1,22 @@
-"""directpred study interface: run ids, config, a one-epoch BYOL run on digits, claims from stored numbers."""
+"""directpred study interface: typed run specs, config, one-epoch BYOL runs on digits, claims from numbers."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers.records import record_run
+from helpers.records import context, execute_all, study_results
 
 from pipeline import studies
-from pipeline.core.atomic import atomic_write_json
+from pipeline.core.config import ConfigError, section
 from pipeline.directpred import study
+from pipeline.directpred.runs import CollapseRun, EigenmodesRun, LinearFlowRun, SSLRun
+from pipeline.results import Results
 
 TINY: dict[str, Any] = {
     "linear": {
@@ -53,83 +57,182 @@ TINY: dict[str, Any] = {
         "probe_weight_decays": [1.0e-3],
     },
 }
+SIMULATIONS = ["linear_flow", "collapse", "eigenmodes"]
 
 
-def _context(results: Path, run: str) -> studies.RunContext:
-    return studies.RunContext(
-        study="directpred",
-        cfg=TINY,
-        seed=0,
-        device="cpu",
-        scale="smoke",
-        run_dir=results / "directpred" / run,
-        results_dir=results,
-    )
+def _table(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    return studies.runs("directpred", section("directpred", overrides))
 
 
-def _record(results: Path, run: str, output: studies.RunOutput) -> None:
-    record_run(results, "directpred", run, output.metrics, output.history, config={"study": TINY})
+def _with(base: dict[str, Any], part: str, **changes: Any) -> dict[str, Any]:
+    """``base`` with ``changes`` merged into its ``part`` section."""
+    return {**base, part: {**base.get(part, {}), **changes}}
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Ids of the runs whose spec differs (runs present in both tables)."""
+    return [run for run in before if run in after and before[run] != after[run]]
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
     """Every run of TINY (8 BYOL steps on 800 digits per predictor), recorded as pipeline.cli does."""
-    root = tmp_path_factory.mktemp("results")
-    for run in study.run_ids(TINY):
-        (root / "directpred" / run).mkdir(parents=True)
-        _record(root, run, study.execute(run, _context(root, run)))
-    atomic_write_json(root / "directpred" / "theory.json", {"study": "directpred", **study.theory(TINY)})
-    return root
+    return execute_all("directpred", TINY, tmp_path_factory.mktemp("results"))
 
 
-def test_run_ids_and_config_errors() -> None:
-    assert study.run_ids(TINY) == [
-        "linear_flow",
-        "collapse",
-        "eigenmodes",
-        "digits_byol_linear_s0",
-        "digits_byol_directpred_s0",
+# ---------------------------------------------------------------------------------------------- run table
+
+
+def test_run_ids_and_spec_types() -> None:
+    table = _table(TINY)
+    assert list(table) == [*SIMULATIONS, "digits_byol_linear_s0", "digits_byol_directpred_s0"]
+    assert [type(spec) for spec in table.values()] == [
+        LinearFlowRun,
+        CollapseRun,
+        EigenmodesRun,
+        SSLRun,
+        SSLRun,
     ]
-    assert studies.datasets("directpred", TINY) == ["digits"]
-    with pytest.raises(ValueError, match="variant"):
-        study.resolve({"ssl": {"variants": ["directpred_every5"]}})
-    with pytest.raises(KeyError, match="unknown config key"):
-        study.resolve({"predictor": {}})
+    assert studies.datasets("directpred", section("directpred", TINY)) == ["digits"]
+    spec = table["digits_byol_directpred_s0"]
+    assert (spec.dataset, spec.method, spec.variant, spec.seed_index) == ("digits", "byol", "directpred", 0)
+    assert spec.ssl.steps == 8 and spec.ssl.channels == (8, 8, 8)
 
 
-def test_config_sections_list_every_key() -> None:
-    default = yaml.safe_load(Path("config/config.yaml").read_text())["directpred"]
-    assert study.resolve(default) == default
-    for name in ("smoke", "paper"):
-        study.resolve(yaml.safe_load(Path(f"config/{name}.yaml").read_text())["directpred"])
+def test_specs_round_trip_through_json() -> None:
+    two = {"ssl": {"datasets": ["digits", "stl10"], "per_dataset": {"stl10": {"augment": "stl10"}}}}
+    for overrides in (TINY, two, {"ssl": {"methods": ["byol", "simsiam"]}}):
+        for spec in _table(overrides).values():
+            data = json.loads(json.dumps(spec.to_dict()))
+            assert studies.spec_from_dict("directpred", data) == spec
 
 
-def test_one_epoch_byol_on_digits(results: Path) -> None:
-    for run in ("digits_byol_linear_s0", "digits_byol_directpred_s0"):
-        metrics = json.loads((results / "directpred" / run / "metrics.json").read_text())["metrics"]
+def test_default_ids_are_dataset_method_variant_seed() -> None:
+    table = _table({"ssl": {"methods": ["byol", "simsiam"]}})
+    ssl = [run for run in table if run not in SIMULATIONS]
+    assert len(ssl) == 2 * 4 * 3
+    assert ssl[:4] == [
+        "fashion_mnist_byol_linear_s0",
+        "fashion_mnist_byol_linear_s1",
+        "fashion_mnist_byol_linear_s2",
+        "fashion_mnist_byol_twolayer_s0",
+    ]
+    assert ssl[-1] == "fashion_mnist_simsiam_directpred_freq5_s2"
+
+
+def test_ssl_steps_re_run_exactly_the_ssl_runs() -> None:
+    base = _table(TINY)
+    changed = _table(_with(TINY, "ssl", steps=9))
+    assert list(changed) == list(base)
+    assert _changed(base, changed) == [run for run in base if run not in SIMULATIONS]
+    assert all(type(base[run]) is SSLRun for run in _changed(base, changed))
+
+
+def test_linear_eta_re_runs_the_simulations_and_no_ssl_run() -> None:
+    base = _table(TINY)
+    assert _changed(base, _table(_with(TINY, "linear", eta=0.05))) == SIMULATIONS
+    assert _changed(base, _table(_with(TINY, "linear", collapse_eta=0.3))) == ["collapse"]
+    assert _changed(base, _table(_with(TINY, "sweeps", p0=0.3))) == ["eigenmodes"]
+    assert _changed(base, _table(_with(TINY, "theory", eta=0.05))) == []
+
+
+def test_adding_a_seed_adds_its_runs_and_leaves_the_others_equal() -> None:
+    three = _table({"ssl": {"seeds": 3}})
+    four = _table({"ssl": {"seeds": 4}})
+    added = [run for run in four if run not in three]
+    variants = ("linear", "twolayer", "directpred", "directpred_freq5")
+    assert added == [f"fashion_mnist_byol_{variant}_s3" for variant in variants]
+    assert all(four[run] == spec for run, spec in three.items())
+    assert all(four[run].seed_index == 3 for run in added)
+
+
+def test_a_per_dataset_override_re_runs_only_that_dataset() -> None:
+    two = {"ssl": {"datasets": ["digits", "fashion_mnist"], "seeds": 2}}
+    base = _table(two)
+    override = _table({"ssl": {**two["ssl"], "per_dataset": {"digits": {"steps": 50}}}})
+    assert list(override) == list(base)
+    changed = _changed(base, override)
+    assert changed == [run for run in base if run.startswith("digits_")] and len(changed) == 8
+    assert {override[run].ssl.steps for run in changed} == {50}
+    assert all(override[run].ssl.steps == 300 for run in base if run.startswith("fashion_mnist_"))
+    # a per-dataset seeds/variants override changes that dataset's run table only
+    fewer = _table({"ssl": {**two["ssl"], "per_dataset": {"fashion_mnist": {"variants": ["linear"]}}}})
+    assert [run for run in base if run not in fewer] == [
+        run for run in base if run.startswith("fashion_mnist_") and "_linear_" not in run
+    ]
+    assert all(fewer[run] == base[run] for run in fewer)
+
+
+def test_settings_a_recipe_does_not_read_are_not_in_its_spec() -> None:
+    """The stl10 recipe ignores the gray augmentation's jitter and a ResNet the SmallCNN widths."""
+    paper_like = {
+        "ssl": {
+            "datasets": ["digits", "stl10"],
+            "per_dataset": {"stl10": {"augment": "stl10", "encoder": "resnet18", "image_size": 96}},
+        }
+    }
+    base = _table(paper_like)
+    stl10 = next(spec for spec in base.values() if getattr(spec, "dataset", "") == "stl10")
+    assert stl10.ssl.jitter is stl10.ssl.crop_scale is stl10.ssl.channels is None
+    changed = _changed(base, _table({"ssl": {**paper_like["ssl"], "jitter": 0.2, "channels": [8, 8, 8]}}))
+    assert changed and all(run.startswith("digits_") for run in changed)
+
+
+def test_config_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"directpred\.ssl\.variants.*directpred_every5"):
+        _table({"ssl": {"variants": ["directpred_every5"]}})
+    with pytest.raises(ConfigError, match=r"directpred\.ssl\.per_dataset\.digits\.variants"):
+        _table({"ssl": {"datasets": ["digits"], "per_dataset": {"digits": {"variants": ["linear_freqx"]}}}})
+    with pytest.raises(ConfigError, match=r"directpred\.ssl\.align_top_k"):
+        _table({"ssl": {"align_top_k": 9, "track_top_k": 8}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        section("directpred", {"predictor": {}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        section("directpred", {"ssl": {"per_dataset": {"stl10": {"datasets": ["digits"]}}}})
+    with pytest.raises(ConfigError, match="methods"):
+        section("directpred", {"ssl": {"methods": ["moco"]}})
+
+
+def test_every_scale_builds_its_run_table() -> None:
+    for name in ("config", "smoke", "paper"):
+        overrides = yaml.safe_load(Path(f"config/{name}.yaml").read_text()).get("directpred") or {}
+        table = _table(overrides)
+        assert list(table)[:3] == SIMULATIONS and len(table) > 3
+    paper = _table(yaml.safe_load(Path("config/paper.yaml").read_text())["directpred"])
+    stl10 = next(spec for spec in paper.values() if isinstance(spec, SSLRun) and spec.dataset == "stl10")
+    assert stl10.ssl.image_size == 96 and stl10.ssl.unlabeled == -1
+
+
+# ------------------------------------------------------------------------------------------------- runs
+
+
+def test_one_epoch_byol_on_digits(results: Results) -> None:
+    for spec in results.select(SSLRun, dataset="digits"):
+        metrics = results.metrics(spec)
         assert metrics["steps"] == 8 and metrics["diverged"] == 0.0
         assert metrics["probe_test_accuracy"] > 0.2  # 10 classes: chance is 0.1
         assert 0.0 <= metrics["align_cos_top_k"] <= 1.0 + 1e-9
-    history = (results / "directpred" / "digits_byol_directpred_s0" / "history.csv").read_text()
-    assert "eig_cos_mean" in history.splitlines()[0]
+        assert metrics["variant"] == spec.variant and metrics["dataset"] == "digits"
+    history = results.history(results.one(SSLRun, variant="directpred"))
+    assert "eig_cos_mean" in history.columns
 
 
-def test_resumed_run_gives_the_same_metrics(results: Path, tmp_path: Path) -> None:
+def test_resumed_run_gives_the_same_metrics(results: Results, tmp_path: Path) -> None:
     """Resume: a run restarted from its step-4 checkpoint ends with the uninterrupted run's numbers."""
-    ctx = _context(tmp_path, "digits_byol_directpred_s0")
+    spec = results.one(SSLRun, variant="directpred")
+    short = dataclasses.replace(spec, ssl=dataclasses.replace(spec.ssl, steps=4))
+    assert short.id == spec.id
+    ctx = dataclasses.replace(context(results, spec), run_dir=tmp_path / spec.id)
     ctx.run_dir.mkdir(parents=True)
-    short = {**TINY, "ssl": {**TINY["ssl"], "steps": 4}}
-    study.execute("digits_byol_directpred_s0", studies.RunContext(**{**ctx.__dict__, "cfg": short}))
-    resumed = study.execute("digits_byol_directpred_s0", ctx).metrics
-    original = json.loads(
-        (results / "directpred" / "digits_byol_directpred_s0" / "metrics.json").read_text()
-    )["metrics"]
+    study.execute(short, ctx)
+    resumed = study.execute(spec, ctx).metrics
+    original = results.metrics(spec)
     assert resumed["probe_test_accuracy"] == original["probe_test_accuracy"]
     assert resumed["train_loss"] == original["train_loss"]
 
 
-def test_claims_hold_on_the_simulations(results: Path) -> None:
-    rows = {c.claim_id: c for c in study.claims(TINY, _context(results, ""))}
+def test_claims_hold_on_the_simulations(results: Results) -> None:
+    rows = {c.claim_id: c for c in study.claims(results)}
     for cid in (
         "theory",
         "fixed_point",
@@ -141,31 +244,46 @@ def test_claims_hold_on_the_simulations(results: Path) -> None:
     ):
         assert rows[cid].holds, cid
     assert {"directpred_vs_linear_digits", "real_encoder_alignment_digits"} <= set(rows)
+    assert "directpred_vs_twolayer_digits" not in rows  # TINY has no two-layer predictor
+    assert rows["fixed_point"].evidence == "figures/smoke/directpred/linear_eigenvalues.png"
+    assert rows["theory"].evidence == "results/smoke/directpred/theory.json"
 
 
-def test_claims_fail_on_bad_numbers(results: Path, tmp_path: Path) -> None:
-    """Claims computed from doctored metrics: a wrong fixed point and a worse DirectPred do not hold."""
-    import shutil
+def _copy(results: Results, target: Path) -> Results:
+    shutil.copytree(results.outputs.study_dir("directpred"), target / "results" / "smoke" / "directpred")
+    return study_results("directpred", TINY, target)
 
-    bad = tmp_path / "bad"
-    shutil.copytree(results, bad)
-    path = bad / "directpred" / "linear_flow" / "metrics.json"
+
+def _edit(results: Results, spec: Any, key: str, value: Any) -> None:
+    path = results.metrics_path(spec)
     record = json.loads(path.read_text())
-    record["metrics"]["p_err_max"] = 0.05
+    record["metrics"][key] = value
     path.write_text(json.dumps(record))
-    for run, acc in (("digits_byol_linear_s0", 0.9), ("digits_byol_directpred_s0", 0.5)):
-        path = bad / "directpred" / run / "metrics.json"
-        record = json.loads(path.read_text())
-        record["metrics"]["probe_test_accuracy"] = acc
-        path.write_text(json.dumps(record))
-    rows = {c.claim_id: c for c in study.claims(TINY, _context(bad, ""))}
+
+
+def test_claims_fail_on_bad_numbers(results: Results, tmp_path: Path) -> None:
+    """Claims computed from doctored metrics: a wrong fixed point and a worse DirectPred do not hold."""
+    bad = _copy(results, tmp_path)
+    _edit(bad, bad.one(LinearFlowRun), "p_err_max", 0.05)
+    _edit(bad, bad.one(SSLRun, variant="linear"), "probe_test_accuracy", 0.9)
+    _edit(bad, bad.one(SSLRun, variant="directpred"), "probe_test_accuracy", 0.5)
+    rows = {c.claim_id: c for c in study.claims(bad)}
     assert not rows["fixed_point"].holds
     assert not rows["directpred_vs_linear_digits"].holds
     assert rows["directpred_vs_linear_digits"].measured == pytest.approx(-40.0)
 
 
-def test_figures_are_drawn(results: Path, tmp_path: Path) -> None:
+def test_a_missing_ssl_run_makes_its_claim_fail(results: Results, tmp_path: Path) -> None:
+    partial = _copy(results, tmp_path)
+    partial.metrics_path(partial.one(SSLRun, variant="linear")).unlink()
+    rows = {c.claim_id: c for c in study.claims(partial)}
+    assert not rows["directpred_vs_linear_digits"].holds
+    assert not rows["real_encoder_alignment_digits"].holds
+    assert rows["fixed_point"].holds
+
+
+def test_figures_are_drawn(results: Results, tmp_path: Path) -> None:
     from analysis import directpred as figures
 
-    figures.plot(results / "directpred", tmp_path)
+    figures.plot(results, tmp_path)
     assert all((tmp_path / f"{stem}.png").exists() for stem in figures.CAPTIONS)

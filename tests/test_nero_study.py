@@ -1,18 +1,32 @@
-"""The nero study: run ids, a tiny sweep end to end, the memory table and claims fed good and bad results."""
+"""The nero study: the run table (typed specs, ids, per-run keys), a tiny sweep end to end, the memory
+table, claims fed good and bad results, and the figures."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helpers.records import record_run
+from helpers.records import context, execute_all, record_run, study_results
 
+from pipeline import studies
+from pipeline.core.config import ConfigError, section
 from pipeline.nero import study
+from pipeline.nero.runs import (
+    AblationRun,
+    ClassifierSweepRun,
+    LanguageSweepRun,
+    MemoryRun,
+    OptimizerSettings,
+    Schedule,
+    SweepRun,
+    lr_key,
+)
 from pipeline.nero.train import lr_factor
-from pipeline.studies import RunContext
+from pipeline.results import Results
 
-TINY = {
+TINY: dict[str, Any] = {
     "tasks": ["mlp"],
     "optimizers": ["nero", "sgd", "adam"],
     "lrs": [1.0e-2, 1.0],
@@ -24,49 +38,159 @@ TINY = {
 }
 
 
-def test_run_ids_and_validation() -> None:
-    ids = study.run_ids({})
-    assert len(ids) == 3 * 5 + 4 + 1 and "sweep_mlp_nero_s0" in ids and "ablation_both_s0" in ids
-    assert study.datasets({}) == ["digits", "fashion_mnist", "kjv"]
-    with pytest.raises(ValueError, match="unknown optimizer"):
-        study.resolve({"optimizers": ["rmsprop"]})
-    assert study.lr_key(3.0e-4) == "3e-04"
+def _table(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    return studies.runs("nero", section("nero", overrides))
+
+
+def _changed(base: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    """Ids of the runs whose spec differs (both tables must list the same runs)."""
+    assert list(base) == list(other)
+    return [run for run in base if base[run] != other[run]]
+
+
+# ------------------------------------------------------------------------------------------- run table
+
+
+def test_run_ids_are_the_old_ones_in_config_order() -> None:
+    table = _table()
+    tasks, optimizers = ["mlp", "cnn", "lstm"], ["nero", "sgd", "sgdm", "adam", "lamb"]
+    expected = [f"sweep_{t}_{o}_s0" for t in tasks for o in optimizers]
+    expected += [f"ablation_{a}_s0" for a in ("none", "mean", "norm", "both")] + ["memory"]
+    assert list(table) == expected
+    assert isinstance(table["sweep_mlp_nero_s0"], ClassifierSweepRun)
+    assert isinstance(table["sweep_lstm_adam_s0"], LanguageSweepRun)
+    assert isinstance(table["ablation_both_s0"], AblationRun) and isinstance(table["memory"], MemoryRun)
+    assert all(isinstance(table[run], SweepRun) for run in expected[:15])
+    assert table["ablation_mean_s0"].optimizer == "nero_mean" and table["ablation_mean_s0"].task == "cnn"
+    assert studies.datasets("nero", section("nero")) == ["digits", "fashion_mnist", "kjv"]
+    assert studies.datasets("nero", section("nero", {"tasks": ["mlp"], "ablation": {"settings": []}})) == [
+        "digits"
+    ]
+    assert lr_key(3.0e-4) == "3e-04" and lr_key(1.0) == "1e+00"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"tasks": ["mlp", "cnn", "resnet", "lstm"], "seeds": 2, "ablation": {"task": "mlp"}}, TINY],
+)
+def test_specs_round_trip_through_json(overrides: dict[str, Any]) -> None:
+    for spec in _table(overrides).values():
+        assert studies.spec_from_dict("nero", json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_each_optimiser_spec_holds_only_its_own_hyperparameters() -> None:
+    table = _table({"sgd_grad_clip": 0.5})
+    assert table["sweep_cnn_nero_s0"].optim == OptimizerSettings(nero_beta=0.999)
+    assert table["sweep_cnn_sgd_s0"].optim == OptimizerSettings(sgd_grad_clip=0.5)
+    assert table["sweep_cnn_sgdm_s0"].optim == OptimizerSettings(sgd_momentum=0.9, sgd_grad_clip=0.5)
+    assert table["sweep_cnn_lamb_s0"].optim == OptimizerSettings(baseline_beta1=0.9)
+    assert table["ablation_none_s0"].optim == OptimizerSettings(nero_beta=0.999)
+    assert table["memory"].optim == OptimizerSettings(nero_beta=0.999, sgd_momentum=0.9, baseline_beta1=0.9)
+
+
+def test_changing_cnn_steps_re_runs_exactly_the_cnn_sweeps_and_the_ablation() -> None:
+    base = _table()
+    changed = _changed(base, _table({"cnn": {"steps": 7}}))
+    expected = [run for run, spec in base.items() if isinstance(spec, SweepRun) and spec.task == "cnn"]
+    expected += [run for run, spec in base.items() if isinstance(spec, AblationRun)]
+    assert len(expected) == 5 + 4 and changed == expected
+    # with the ablation on the mlp, cnn.steps no longer touches it
+    on_mlp = _table({"ablation": {"task": "mlp"}})
+    changed = _changed(on_mlp, _table({"ablation": {"task": "mlp"}, "cnn": {"steps": 7}}))
+    assert changed == [f"sweep_cnn_{o}_s0" for o in ("nero", "sgd", "sgdm", "adam", "lamb")]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"nero_beta": 0.99}, ["sweep_mlp_nero_s0", "sweep_cnn_nero_s0", "sweep_lstm_nero_s0", "ablation", "memory"]),
+        ({"sgd_momentum": 0.5}, ["sweep_mlp_sgdm_s0", "sweep_cnn_sgdm_s0", "sweep_lstm_sgdm_s0", "memory"]),
+        ({"sgd_grad_clip": 1.0}, [f"sweep_{t}_{o}_s0" for t in ("mlp", "cnn", "lstm") for o in ("sgd", "sgdm")]),
+        ({"lstm": {"bptt": 35}}, [f"sweep_lstm_{o}_s0" for o in ("nero", "sgd", "sgdm", "adam", "lamb")]),
+        ({"lstm": {"nhid": 32}}, [*(f"sweep_lstm_{o}_s0" for o in ("nero", "sgd", "sgdm", "adam", "lamb")), "memory"]),
+        ({"cnn": {"channels": [4]}}, [*(f"sweep_cnn_{o}_s0" for o in ("nero", "sgd", "sgdm", "adam", "lamb")), "ablation", "memory"]),
+        ({"ablation": {"lrs": [0.01]}}, ["ablation"]),
+    ],
+)  # fmt: skip
+def test_one_key_re_runs_exactly_the_runs_that_read_it(
+    overrides: dict[str, Any], expected: list[str]
+) -> None:
+    base = _table()
+    ablation = [run for run in base if run.startswith("ablation_")]
+    wanted = [run for name in expected for run in (ablation if name == "ablation" else [name])]
+    assert sorted(_changed(base, _table(overrides))) == sorted(wanted)
+
+
+def test_the_schedule_and_cadence_re_run_every_training_run_but_not_memory() -> None:
+    base = _table()
+    for overrides in ({"schedule": {"kind": "constant"}}, {"eval_points": 2}, {"checkpoint_every": 10}):
+        assert _changed(base, _table(overrides)) == [run for run in base if run != "memory"]
+
+
+def test_adding_a_seed_adds_the_s1_runs_and_leaves_the_s0_specs_equal() -> None:
+    one, two = _table({"seeds": 1}), _table({"seeds": 2})
+    assert set(one) <= set(two)
+    assert all(two[run] == spec for run, spec in one.items())
+    added = sorted(set(two) - set(one))
+    assert added == sorted(run.replace("_s0", "_s1") for run in one if run != "memory")
+    assert all(two[run].seed_index == 1 for run in added)
+
+
+def test_relations_and_bad_names_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="nero.mlp.depth"):
+        _table({"mlp": {"depth": 0}})
+    _table({"mlp": {"depth": 0}, "tasks": ["cnn"], "ablation": {"task": "cnn"}})  # the mlp is not run
+    with pytest.raises(ConfigError, match="optimizers"):
+        section("nero", {"optimizers": ["rmsprop"]})
+    with pytest.raises(ConfigError, match="ablation.task"):
+        section("nero", {"ablation": {"task": "lstm"}})
 
 
 def test_lr_schedules() -> None:
-    cosine = {"kind": "cosine", "warmup_fraction": 0.0, "milestones": [], "gamma": 0.2}
+    cosine = Schedule(kind="cosine", warmup_fraction=0.0, milestones=(), gamma=0.2)
     assert lr_factor(0, 10, cosine) == 1.0 and lr_factor(5, 10, cosine) == pytest.approx(0.5)
-    multi = {"kind": "multistep", "warmup_fraction": 0.1, "milestones": [0.5, 0.8], "gamma": 0.2}
+    multi = Schedule(kind="multistep", warmup_fraction=0.1, milestones=(0.5, 0.8), gamma=0.2)
     assert lr_factor(0, 100, multi) == pytest.approx(0.1)
     assert [lr_factor(s, 100, multi) for s in (49, 50, 80)] == pytest.approx([1.0, 0.2, 0.04])
 
 
+# ---------------------------------------------------------------------------------------------- runs
+
+
 def test_tiny_sweep_records_every_lr_and_resumes(tmp_path: Path) -> None:
-    ctx = RunContext("nero", TINY, 0, "cpu", "smoke", tmp_path / "sweep_mlp_nero_s0")
-    output = study.execute("sweep_mlp_nero_s0", ctx)
+    results = study_results("nero", TINY, tmp_path)
+    spec = results.one(SweepRun, task="mlp", optimizer="nero", seed_index=0)
+    ctx = context(results, spec)
+    output = study.execute(spec, ctx)
     assert set(output.metrics["per_lr"]) == {"1e-02", "1e+00"}
     assert output.metrics["best_lr"] in (1.0e-2, 1.0)
     assert set(output.history["lr"]) == {1.0e-2, 1.0}
-    again = study.execute("sweep_mlp_nero_s0", ctx)  # finished checkpoints: same numbers at once
+    assert (ctx.run_dir / "lr1e-02" / "checkpoint.pt").exists()
+    again = study.execute(spec, ctx)  # finished checkpoints: same numbers at once
     assert again.metrics["per_lr"] == output.metrics["per_lr"]
 
 
 def test_memory_table_matches_closed_form(tmp_path: Path) -> None:
-    cfg = {**TINY, "tasks": ["mlp", "cnn"], "cnn": {"dataset": "digits", "channels": [4], "hidden": 8}}
-    output = study.execute("memory", RunContext("nero", cfg, 0, "cpu", "smoke", tmp_path / "memory"))
+    overrides = {**TINY, "tasks": ["mlp", "cnn"], "cnn": {"dataset": "digits", "channels": [4], "hidden": 8}}
+    results = study_results("nero", overrides, tmp_path)
+    spec = results.one(MemoryRun)
+    output = study.execute(spec, context(results, spec))
     table = output.history.set_index(["task", "optimizer"])
     for task in ("mlp", "cnn"):
         assert table.loc[(task, "nero"), "state_numel"] == table.loc[(task, "nero"), "nero_expected_numel"]
         assert table.loc[(task, "adam"), "state_numel"] == 2 * table.loc[(task, "adam"), "params"]
         assert table.loc[(task, "sgd"), "state_numel"] == 0
+    assert list(table.reset_index()["model"].unique()) == ["mlp", "tiny_vgg"]
 
 
-def _write_sweep(
-    base: Path, task: str, opt: str, scores: dict[float, float | None], lm: bool = False
-) -> None:
+# -------------------------------------------------------------------------------------------- claims
+
+
+def _write_sweep(results: Results, task: str, opt: str, scores: dict[float, float | None]) -> None:
+    lm = task == "lstm"
     per_lr, score_map = {}, {}
     for lr, value in scores.items():
-        key = study.lr_key(lr)
+        key = lr_key(lr)
         diverged = value is None
         entry = {"lr": lr, "diverged": float(diverged)}
         if not diverged:
@@ -75,22 +199,21 @@ def _write_sweep(
         score_map[key] = None if diverged else (-value if lm else value)
     metrics = {"task": task, "optimizer": opt, "seed_index": 0, "per_lr": per_lr, "scores": score_map,
                "score_name": "neg_valid_loss" if lm else "test_accuracy", "best_lr": None}  # fmt: skip
-    record_run(base.parent, "nero", f"sweep_{task}_{opt}_s0", metrics)
+    spec = results.one(SweepRun, task=task, optimizer=opt, seed_index=0)
+    record_run(results.run_dir(spec), metrics)
 
 
 def _claims(tmp_path: Path, nero_mlp: dict, adam_mlp: dict, nero_cnn: dict, adam_cnn: dict, ratio: float):
-    base = tmp_path / "nero"
-    cfg = {"tasks": ["mlp", "cnn"], "optimizers": ["nero", "sgd", "adam"], "ablation": {"settings": []}}
+    overrides = {"tasks": ["mlp", "cnn"], "optimizers": ["nero", "sgd", "adam"], "ablation": {"settings": []}}
+    results = study_results("nero", overrides, tmp_path)
     for task, nero, adam in (("mlp", nero_mlp, adam_mlp), ("cnn", nero_cnn, adam_cnn)):
-        _write_sweep(base, task, "nero", nero)
-        _write_sweep(base, task, "adam", adam)
-        _write_sweep(base, task, "sgd", {lr: 0.1 for lr in nero})
-    (base / "memory").mkdir()
+        _write_sweep(results, task, "nero", nero)
+        _write_sweep(results, task, "adam", adam)
+        _write_sweep(results, task, "sgd", {lr: 0.1 for lr in nero})
     rows = [{"task": "cnn", "optimizer": "nero", "state_numel": ratio * 1000}]
     rows.append({"task": "cnn", "optimizer": "adam", "state_numel": 1000})
-    (base / "memory" / "metrics.json").write_text(json.dumps({"metrics": {"memory": rows}}))
-    ctx = RunContext("nero", cfg, 0, "cpu", "smoke", base, results_dir=tmp_path)
-    return {c.claim_id: c for c in study.claims(cfg, ctx)}
+    record_run(results.run_dir(results.one(MemoryRun)), {"memory": rows})
+    return {c.claim_id: c for c in study.claims(results)}
 
 
 def test_claims_hold_on_good_results(tmp_path: Path) -> None:
@@ -106,7 +229,10 @@ def test_claims_hold_on_good_results(tmp_path: Path) -> None:
     assert claims["nero_default_vs_tuned_cnn"].holds  # 1 point behind Adam's best
     assert claims["deep_mlp_nero_beats_sgd_adam"].measured == pytest.approx(40.0)
     assert claims["deep_mlp_nero_beats_sgd_adam"].holds
+    assert "depth 20" in claims["deep_mlp_nero_beats_sgd_adam"].text
     assert claims["nero_state_vs_adam_cnn"].holds
+    assert claims["nero_state_vs_adam_cnn"].evidence == "figures/smoke/nero/memory.png"
+    assert claims["nero_best_lr_near_default"].evidence == "figures/smoke/nero/lr_sweep.png"
 
 
 def test_claims_fail_on_bad_results(tmp_path: Path) -> None:
@@ -123,16 +249,27 @@ def test_claims_fail_on_bad_results(tmp_path: Path) -> None:
         assert not claims[claim_id].holds, claim_id
 
 
-def _schema_defaults(node: dict) -> object:
-    if node.get("type") == "object" and "properties" in node:
-        return {key: _schema_defaults(child) for key, child in node["properties"].items()}
-    return node["default"]
+# ------------------------------------------------------------------------------- end to end, figures
 
 
-def test_defaults_agree_with_schema_and_config_yaml() -> None:
-    import yaml
+def test_tiny_study_end_to_end_claims_and_figures(tmp_path: Path) -> None:
+    """Every run of a tiny config (sweeps, a two-setting ablation, memory), its claims and its figures."""
+    overrides = {
+        **TINY,
+        "lrs": [1.0e-2],
+        "ablation": {"task": "mlp", "settings": ["none", "both"], "lrs": [1e-2]},
+    }
+    results = execute_all("nero", overrides, tmp_path / "results")
+    assert len(results.finished()) == 3 + 2 + 1
+    ids = {c.claim_id for c in study.claims(results)}
+    assert {
+        "nero_default_vs_tuned_mlp",
+        "deep_mlp_nero_beats_sgd_adam",
+        "ablation_both_constraints_help",
+    } <= ids
+    from analysis import nero as figures
 
-    root = Path(__file__).resolve().parents[1] / "config"
-    schema = yaml.safe_load((root / "config.schema.yaml").read_text())["properties"]["nero"]
-    config = yaml.safe_load((root / "config.yaml").read_text())["nero"]
-    assert _schema_defaults(schema) == study.DEFAULTS == study.resolve(config)
+    out = tmp_path / "figures"
+    figures.plot(results, out)
+    for stem in figures.CAPTIONS:
+        assert (out / f"{stem}.png").stat().st_size > 0 and (out / f"{stem}.pdf").stat().st_size > 0

@@ -1,8 +1,10 @@
-"""The qgm study: config resolution, partitions as the runs use them, one tiny run, claims from numbers
-(bad metrics must fail), figures from stored records only, and the benchmark's shape (papers/qgm.md §5-6)."""
+"""The qgm study: the run table (typed specs, per-run re-runs), partitions as the runs use them, one tiny
+run, claims from numbers (bad metrics must fail), figures from stored records only, and the benchmark's
+shape (papers/qgm.md §5-6)."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -11,14 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers.records import record_run
+from helpers.records import context, record_run, study_results
 
 from pipeline import studies
 from pipeline.core.bench import Benchmark
-from pipeline.core.records import write_history
+from pipeline.core.config import ConfigError, section
 from pipeline.data.partition import class_entropy, dirichlet_lists
-from pipeline.decentralized.runner import make_shards
-from pipeline.qgm import study
+from pipeline.decentralized.runner import load_data, make_shards
+from pipeline.qgm import study, training
+from pipeline.qgm.runs import METHODS, QgmRun
+from pipeline.qgm.runs import spec as qgm_spec
+from pipeline.results import Results
 
 CLAIM_CFG: dict[str, Any] = {
     "alphas": [10.0, 1.0, 0.1],
@@ -27,54 +32,87 @@ CLAIM_CFG: dict[str, Any] = {
 }
 
 
-def _context(results: Path, cfg: dict[str, Any], run: str = "x") -> studies.RunContext:
-    return studies.RunContext(
-        study="qgm",
-        cfg=cfg,
-        seed=0,
-        device="cpu",
-        scale="smoke",
-        run_dir=results / "qgm" / run,
-        results_dir=results,
-    )
+def _runs(overrides: dict[str, Any] | None = None) -> dict[str, QgmRun]:
+    return studies.runs("qgm", section("qgm", overrides))
 
 
-# ----------------------------------------------------------------------------------------- config, ids
+# ------------------------------------------------------------------------------------------ run table
 
 
 def test_registered_with_shared_code() -> None:
-    assert studies.load("qgm") is study
-    assert study.SHARED_CODE == ("pipeline/decentralized",)
-    assert all(Path(__file__).resolve().parents[1].joinpath(p).is_dir() for p in study.SHARED_CODE)
+    assert studies.implementation("qgm") is study
+    assert studies.shared_code("qgm") == ("pipeline/decentralized",)
+    assert all(Path(__file__).resolve().parents[1].joinpath(p).is_dir() for p in studies.shared_code("qgm"))
+    assert not studies.has_theory("qgm")
+    assert studies.datasets("qgm", section("qgm")) == ["mnist1d"]
 
 
-def test_run_ids_cover_methods_alphas_seeds() -> None:
-    ids = studies.run_ids("qgm", CLAIM_CFG)
-    assert len(ids) == 3 * 4 * 2
-    assert "qg_dsgdm_n_a0.1_s1" in ids and "allreduce_sgdm_n_a10_s0" in ids and "dsgd_a1_s0" in ids
-    for run in ids:
-        match = study._RUN.match(run)
-        assert match is not None and match["method"] in study.METHODS
+def test_runs_cover_methods_alphas_seeds_with_todays_ids() -> None:
+    table = _runs(CLAIM_CFG)
+    assert len(table) == 3 * 4 * 2
+    assert list(table)[:3] == ["allreduce_sgdm_n_a10_s0", "allreduce_sgdm_n_a10_s1", "dsgd_a10_s0"]
+    assert "qg_dsgdm_n_a0.1_s1" in table and "dsgd_a1_s0" in table
+    assert all(type(spec) is QgmRun and spec.method in METHODS for spec in table.values())
+    spec = table["qg_dsgdm_n_a0.1_s1"]
+    assert (spec.method, spec.alpha, spec.seed_index) == ("qg_dsgdm_n", 0.1, 1)
 
 
-def test_resolve_rejects_unknown_or_missing_methods() -> None:
-    assert study.resolve(None)["buffer_rate"] == 0.1
-    with pytest.raises(ValueError, match="unknown"):
-        study.resolve({"methods": ["dsgdm_n", "qg_dsgdm_n", "adam"]})
-    with pytest.raises(ValueError, match="qg_dsgdm_n"):
-        study.resolve({"methods": ["dsgdm_n", "dsgd"]})
-    with pytest.raises(ValueError, match="unknown"):
-        study.resolve({"method_lrs": {"sgd": 0.3}})
+def test_spec_json_round_trips() -> None:
+    for spec in _runs({"methods": list(METHODS), "warmup_from": 0.05}).values():
+        assert studies.spec_from_dict("qgm", json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_methods_are_checked() -> None:
+    with pytest.raises(ConfigError, match="methods"):
+        section("qgm", {"methods": ["dsgdm_n", "qg_dsgdm_n", "adam"]})
+    with pytest.raises(ConfigError, match="qg_dsgdm_n"):
+        _runs({"methods": ["dsgdm_n", "dsgd"]})
+    with pytest.raises(ConfigError, match="sgd"):
+        section("qgm", {"method_lrs": {"sgd": 0.3}})
+    with pytest.raises(ConfigError, match="alphas"):
+        _runs({"alphas": [0.1, 0.1000000001]})
 
 
 def test_method_lrs_override_only_when_positive() -> None:
-    cfg = study.resolve({"lr": 0.1, "method_lrs": {"dsgd": 0.5, "dsgdm_n": 0.0}})
-    assert study.method_lr(cfg, "dsgd") == 0.5
-    assert study.method_lr(cfg, "dsgdm_n") == 0.1
-    assert study.method_lr(cfg, "qg_dsgdm_n") == 0.1
-    spec = study.build_spec(cfg, "dsgd", 0.1, (40,))
-    assert spec["lr"] == 0.5 and spec["partition"] == {"kind": "dirichlet", "alpha": 0.1}
-    assert spec["buffer_rate"] == 0.1 and spec["warmup_from"] is None
+    table = _runs({"lr": 0.1, "method_lrs": {"dsgd": 0.5, "dsgdm_n": 0.0}, "methods": list(METHODS)})
+    lrs = {spec.method: spec.lr for spec in table.values()}
+    assert lrs == {"allreduce_sgdm_n": 0.1, "dsgd": 0.5, "dsgdm_n": 0.1, "qg_dsgdm_n": 0.1, "d2": 0.1,
+                   "gradient_tracking": 0.1}  # fmt: skip
+    engine = training.engine_spec(table["dsgd_a0.1_s0"], (40,))
+    assert engine["lr"] == 0.5 and engine["partition"] == {"kind": "dirichlet", "alpha": 0.1}
+    assert engine["warmup_from"] is None and engine["momentum"] == 0.0
+    qgm = training.engine_spec(table["qg_dsgdm_n_a0.1_s0"], (40,))
+    assert qgm["buffer_rate"] == 0.1 and qgm["momentum"] == 0.9
+
+
+def _changed(before: dict[str, QgmRun], after: dict[str, QgmRun]) -> set[str]:
+    return {run for run in before if run in after and before[run] != after[run]}
+
+
+def test_changing_a_method_lr_changes_only_that_methods_specs() -> None:
+    base = _runs()
+    after = _runs({"method_lrs": {"dsgd": 0.3}})
+    assert list(after) == list(base)
+    assert _changed(base, after) == {run for run, spec in base.items() if spec.method == "dsgd"}
+    buffer = _runs({"buffer_rate": 0.2})
+    assert _changed(base, buffer) == {run for run, spec in base.items() if spec.method == "qg_dsgdm_n"}
+    assert _changed(base, _runs({"steps": 400})) == set(base)
+
+
+def test_adding_an_alpha_adds_only_its_specs() -> None:
+    base = _runs()
+    after = _runs({"alphas": [10.0, 1.0, 0.1, 0.05]})
+    added = set(after) - set(base)
+    assert added == {run for run, spec in after.items() if spec.alpha == 0.05} and len(added) == 4 * 3
+    assert all(after[run] == spec for run, spec in base.items())
+
+
+def test_adding_a_seed_leaves_existing_specs_equal() -> None:
+    base = _runs({"seeds": 3})
+    after = _runs({"seeds": 4})
+    added = set(after) - set(base)
+    assert added == {run for run, spec in after.items() if spec.seed_index == 3} and len(added) == 3 * 4
+    assert all(after[run] == spec for run, spec in base.items())
 
 
 # ------------------------------------------------------------------------------ partitions, as the runs use
@@ -85,9 +123,8 @@ def _labels(n: int = 4000, classes: int = 10) -> torch.Tensor:
 
 
 def _shards(alpha: float, index: int = 0, n: int = 16) -> list[np.ndarray]:
-    cfg = study.resolve({"n_workers": n})
-    spec = study.build_spec(cfg, "qg_dsgdm_n", alpha, (40,))
-    return make_shards(spec, _labels(), study.run_seed(0, index))
+    spec = qgm_spec(section("qgm", {"n_workers": n}), "qg_dsgdm_n", alpha, index)
+    return make_shards(training.engine_spec(spec, (40,)), _labels(), training.run_seed(0, index))
 
 
 @pytest.mark.parametrize("alpha", [10.0, 1.0, 0.1])
@@ -102,9 +139,10 @@ def test_shards_equal_sized_disjoint_and_deterministic(alpha: float) -> None:
 
 
 def test_every_method_of_a_seed_sees_the_same_partition() -> None:
-    cfg = study.resolve(None)
-    seed = study.run_seed(0, 1)
-    parts = [make_shards(study.build_spec(cfg, m, 0.1, (40,)), _labels(), seed) for m in study.METHODS]
+    cfg = section("qgm")
+    seed = training.run_seed(0, 1)
+    engines = [training.engine_spec(qgm_spec(cfg, m, 0.1, 1), (40,)) for m in METHODS]
+    parts = [make_shards(engine, _labels(), seed) for engine in engines]
     for other in parts[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(parts[0], other, strict=True))
     assert not np.array_equal(parts[0][0], _shards(0.1, index=0)[0])  # another seed, another partition
@@ -136,7 +174,7 @@ TINY: dict[str, Any] = {
     "dataset": "digits",
     "model": {"name": "small_cnn", "width": 2},
     "n_workers": 4,
-    "alphas": [0.1],
+    "alphas": [10.0, 0.1],
     "methods": ["dsgdm_n", "qg_dsgdm_n"],
     "steps": 4,
     "seeds": 1,
@@ -147,57 +185,56 @@ TINY: dict[str, Any] = {
 
 def test_tiny_run_executes_and_records_its_partition(tmp_path: Path) -> None:
     torch.set_num_threads(1)
-    cfg = study.resolve(TINY)
-    run = "qg_dsgdm_n_a0.1_s0"
-    ctx = _context(tmp_path, cfg, run)
-    ctx.run_dir.mkdir(parents=True)
-    output = study.execute(run, ctx)
+    results = study_results("qgm", TINY, tmp_path)
+    spec = results.one(QgmRun, method="qg_dsgdm_n", alpha=0.1)
+    assert spec.id == "qg_dsgdm_n_a0.1_s0"
+    output = study.execute(spec, context(results, spec))
     m = output.metrics
     assert m["method"] == "qg_dsgdm_n" and m["alpha"] == 0.1 and m["partition"] == "dirichlet"
+    assert m["seed"] == training.run_seed(0, 0) and m["lr"] == 0.1
     assert m["steps"] == 4 and 0.0 <= m["test_local_accuracy"] <= 1.0 and 0.0 <= m["test_avg_accuracy"] <= 1.0
     counts = np.asarray(m["class_counts"])
     assert counts.shape == (4, 10) and len(set(counts.sum(axis=1))) == 1
-    from pipeline.decentralized.runner import load_data
-
-    labels = load_data(cfg, None)[1]
-    shards = make_shards(study.build_spec(cfg, "qg_dsgdm_n", 0.1, (1, 8, 8)), labels, m["seed"])
+    labels = load_data({"dataset": "digits"}, None)[1]
+    shards = make_shards(training.engine_spec(spec, (1, 8, 8)), labels, m["seed"])
     expected = [np.bincount(labels.numpy()[s], minlength=10) for s in shards]
     assert np.array_equal(counts, np.asarray(expected))
     xi = output.history["train_xi_sq"].dropna()
     assert len(xi) == 4 and (xi >= 0).all() and xi.iloc[-1] > 0  # non-IID gossip leaves disagreement
     assert m["xi_sq_mean"] == pytest.approx(float(xi.mean()))
-    with pytest.raises(KeyError):
-        study.execute("adam_a0.1_s0", ctx)
+    assert (results.run_dir(spec) / "train.pt").exists()  # checkpoint_every = 2
+    with pytest.raises(TypeError):
+        study.execute(object(), context(results, spec))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ claims from numbers
 
 
-def _write(results: Path, accuracy: dict[tuple[str, float], float], xi: dict[str, float]) -> None:
-    for method in CLAIM_CFG["methods"]:
-        for alpha in CLAIM_CFG["alphas"]:
-            for s in range(CLAIM_CFG["seeds"]):
-                run = study.run_id(method, alpha, s)
-                jitter = 0.002 * (s - 0.5)
-                metrics = {
-                    "method": method,
-                    "alpha": alpha,
-                    "seed_index": s,
-                    "test_local_accuracy": accuracy[(method, alpha)] + jitter,
-                    "test_avg_accuracy": accuracy[(method, alpha)] + 0.01,
-                    "xi_sq_mean": xi.get(method, 0.0) / alpha if method != "allreduce_sgdm_n" else 0.0,
-                    "class_counts": [[10 * (c == w % 10) + 1 for c in range(10)] for w in range(4)],
-                }
-                record_run(results, "qgm", run, metrics, config=CLAIM_CFG)
-                steps = np.arange(1, 41)
-                history = pd.DataFrame(
-                    {
-                        "step": steps,
-                        "train_xi_sq": metrics["xi_sq_mean"] * np.exp(-steps / 40),
-                        "train_lr": np.where(steps > 20, 0.01, 0.1),
-                    }
-                )
-                write_history(results / "qgm" / run / "history.csv", history)
+def _write(root: Path, accuracy: dict[tuple[str, float], float], xi: dict[str, float]) -> Results:
+    """Fake records of every CLAIM_CFG run under ``root`` (the numbers the claims and figures read)."""
+    results = study_results("qgm", CLAIM_CFG, root)
+    for spec in results.select(QgmRun):
+        method, alpha, s = spec.method, spec.alpha, spec.seed_index
+        jitter = 0.002 * (s - 0.5)
+        metrics = {
+            "method": method,
+            "alpha": alpha,
+            "seed_index": s,
+            "test_local_accuracy": accuracy[(method, alpha)] + jitter,
+            "test_avg_accuracy": accuracy[(method, alpha)] + 0.01,
+            "xi_sq_mean": xi.get(method, 0.0) / alpha if method != "allreduce_sgdm_n" else 0.0,
+            "class_counts": [[10 * (c == w % 10) + 1 for c in range(10)] for w in range(4)],
+        }
+        steps = np.arange(1, 41)
+        history = pd.DataFrame(
+            {
+                "step": steps,
+                "train_xi_sq": metrics["xi_sq_mean"] * np.exp(-steps / 40),
+                "train_lr": np.where(steps > 20, 0.01, 0.1),
+            }
+        )
+        record_run(results.run_dir(spec), metrics, history, config={"spec": spec.to_dict()})
+    return results
 
 
 def _good_accuracy() -> dict[tuple[str, float], float]:
@@ -209,9 +246,9 @@ def _good_accuracy() -> dict[tuple[str, float], float]:
 
 
 def _verdicts(tmp_path: Path, accuracy, xi) -> dict[str, bool]:
-    _write(tmp_path, accuracy, xi)
-    rows = study.claims(CLAIM_CFG, _context(tmp_path, CLAIM_CFG))
+    rows = study.claims(_write(tmp_path, accuracy, xi))
     assert all(row.study == "qgm" and row.scale == "smoke" for row in rows)
+    assert all(row.evidence.startswith("figures/smoke/qgm/") for row in rows)
     return {row.claim_id: row.holds for row in rows}
 
 
@@ -268,9 +305,9 @@ def test_claims_with_missing_metric_do_not_hold(tmp_path: Path) -> None:
 def test_figures_from_records_only(tmp_path: Path) -> None:
     from analysis import qgm as analysis
 
-    _write(tmp_path, _good_accuracy(), GOOD_XI)
+    results = _write(tmp_path, _good_accuracy(), GOOD_XI)
     out = tmp_path / "figures"
-    analysis.plot(tmp_path / "qgm", out)
+    analysis.plot(results, out)
     for stem in analysis.CAPTIONS:
         assert (out / f"{stem}.png").stat().st_size > 0
     table = pd.read_csv(out / "accuracy_table.csv", index_col=0)

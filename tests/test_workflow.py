@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -11,56 +12,74 @@ from conftest import ROOT, run_tool
 
 from pipeline import studies
 from pipeline.core.claims import COLUMNS
+from pipeline.core.config import validate
+from pipeline.paths import Outputs
 
 pytestmark = pytest.mark.slow
+SMOKE = Outputs("smoke")
+
+
+def _smoke_config(repo):
+    return validate(yaml.safe_load((repo / "config" / "config.yaml").read_text()))
 
 
 def _smoke_studies(repo):
-    return yaml.safe_load((repo / "config" / "config.yaml").read_text())["studies"]
+    return _smoke_config(repo)["studies"]
+
+
+def _planned_runs(output: str) -> set[tuple[str, str]]:
+    """(study, run) of every train job a `snakemake -n` plans."""
+    return set(re.findall(r"wildcards: study=(\w+), run=([\w.=+-]+)", output))
+
+
+def _dry_run(repo, *config: str) -> str:
+    result = run_tool(["snakemake", "-n", "--cores", "1", "--config", *config], repo)
+    return result.stdout + result.stderr
 
 
 def test_smoke_run_leaves_every_output(smoke_repo):
     assert set(_smoke_studies(smoke_repo)) == set(studies.STUDIES)
     for study in _smoke_studies(smoke_repo):
-        captions = json.loads((smoke_repo / "figures" / study / "captions.json").read_text())
+        captions = json.loads((smoke_repo / SMOKE.captions_json(study)).read_text())
         assert captions
         for stem in captions:
-            assert (smoke_repo / "figures" / study / f"{stem}.png").stat().st_size > 1000
-            assert (smoke_repo / "figures" / study / f"{stem}.pdf").stat().st_size > 1000
-    assert (smoke_repo / "report" / "index.html").stat().st_size > 10_000
+            assert (smoke_repo / SMOKE.figure_dir(study) / f"{stem}.png").stat().st_size > 1000
+            assert (smoke_repo / SMOKE.figure_dir(study) / f"{stem}.pdf").stat().st_size > 1000
+    assert (smoke_repo / SMOKE.report_html).stat().st_size > 10_000
 
 
 def test_every_run_record_has_provenance(smoke_repo):
-    records = list((smoke_repo / "results").glob("*/*/metrics.json"))
+    records = list((smoke_repo / SMOKE.results).glob("*/*/metrics.json"))
     assert records
     for path in records:
         record = json.loads(path.read_text())
         for key in ("metrics", "config", "seed", "device", "versions", "git_revision", "wall_time_s"):
             assert key in record, f"{path} lacks {key}"
         assert record["config"]["scale"] == "smoke"
+        assert record["config"]["spec"]["spec"]  # the run's own spec, by class name
         assert (path.parent / "history.csv").exists() and (path.parent / "run.log").exists()
         assert (path.parent / "benchmark.tsv").exists()
 
 
 def test_claims_table_has_the_design_columns_and_all_gradient_flow_claims_hold(smoke_repo):
-    claims = pd.read_csv(smoke_repo / "results" / "claims.csv", dtype=str, keep_default_na=False)
+    claims = pd.read_csv(smoke_repo / SMOKE.claims_csv, dtype=str, keep_default_na=False)
     assert tuple(claims.columns) == COLUMNS
     flow = claims[claims["study"] == "gradient_flow"]
     assert len(flow) >= 5
     assert (flow["scale"] == "smoke").all()
     failing = flow[flow["holds"] != "True"]
     assert failing.empty, failing.to_string()
-    summary = json.loads((smoke_repo / "results" / "claims.json").read_text())
+    summary = json.loads((smoke_repo / SMOKE.claims_json).read_text())
     assert summary["gradient_flow"]["claims"] == len(flow)
 
 
 def test_report_shows_every_figure_and_claim(smoke_repo):
-    page = (smoke_repo / "report" / "index.html").read_text()
+    page = (smoke_repo / SMOKE.report_html).read_text()
     for study in _smoke_studies(smoke_repo):
-        captions = json.loads((smoke_repo / "figures" / study / "captions.json").read_text())
+        captions = json.loads((smoke_repo / SMOKE.captions_json(study)).read_text())
         for stem in captions:
             assert f'id="{study}-{stem}"' in page
-    claims = pd.read_csv(smoke_repo / "results" / "claims.csv", dtype=str)
+    claims = pd.read_csv(smoke_repo / SMOKE.claims_csv, dtype=str)
     for claim_id in claims["claim_id"]:
         assert claim_id in page
     assert "http://" not in page.replace("http://www.w3.org", "")  # readable offline: nothing fetched
@@ -69,6 +88,47 @@ def test_report_shows_every_figure_and_claim(smoke_repo):
 def test_second_run_has_nothing_to_do(smoke_repo):
     result = run_tool(["snakemake", "-n", "--cores", "1"], smoke_repo)
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_threads_make_no_job_stale(smoke_repo):
+    assert "Nothing to be done" in _dry_run(smoke_repo, "threads=2")
+
+
+def test_changing_one_task_key_replans_exactly_the_runs_that_read_it(smoke_repo):
+    config = _smoke_config(smoke_repo)
+    steps = config["nero"]["cnn"]["steps"] + 1
+    planned = _planned_runs(_dry_run(smoke_repo, f"nero={{cnn: {{steps: {steps}}}}}"))
+    cnn = {
+        spec.id
+        for spec in studies.runs("nero", config["nero"]).values()
+        if getattr(spec, "task", "") == "cnn"
+    }
+    assert cnn and planned == {("nero", run) for run in cnn}
+
+
+def test_adding_a_seed_replans_only_the_new_seed(smoke_repo):
+    config = _smoke_config(smoke_repo)
+    seeds = config["fisher"]["seeds"]
+    planned = _planned_runs(_dry_run(smoke_repo, f"fisher={{seeds: {seeds + 1}}}"))
+    old = set(studies.runs("fisher", config["fisher"]))
+    new = set(studies.runs("fisher", {**config["fisher"], "seeds": seeds + 1})) - old
+    assert new and all(run.endswith(f"_s{seeds}") for run in new)
+    assert planned == {("fisher", run) for run in new}
+
+
+def test_an_unknown_run_target_fails_at_once_and_leaves_nothing(smoke_repo):
+    target = SMOKE.metrics_json("nero", "sweep_cnn_nero_s99")
+    result = run_tool(["snakemake", "-n", "--cores", "1", str(target)], smoke_repo, check=False)
+    assert result.returncode != 0
+    assert f"No rule to produce {target}" in result.stdout + result.stderr
+    assert not (smoke_repo / target).parent.exists()
+
+
+def test_nested_command_line_numbers_are_accepted(smoke_repo):
+    plan = _dry_run(
+        smoke_repo, "nero={seeds: 2, lrs: [0.001, 0.01]}", "directpred={ssl: {symmetric_predictor: true}}"
+    )
+    assert ("nero", "sweep_cnn_nero_s1") in _planned_runs(plan)
 
 
 def test_unknown_config_key_fails_with_one_line_naming_it(smoke_repo):
@@ -86,11 +146,14 @@ def test_mistyped_config_value_fails(smoke_repo):
 
 
 @pytest.mark.parametrize("configfile", ["config/smoke.yaml", "config/paper.yaml", "config/config.yaml"])
-def test_dry_run_of_each_scale_plans_every_study(configfile):
+def test_dry_run_of_each_scale_plans_every_study_in_its_own_tree(configfile):
+    scale = yaml.safe_load((ROOT / configfile).read_text())["scale"]
     result = run_tool(["snakemake", "-n", "--cores", "1", "--configfile", configfile], ROOT)
     plan = result.stdout + result.stderr
     for study in studies.STUDIES:
-        assert f"results/{study}/claims.csv" in plan or "Nothing to be done" in plan
+        assert str(Outputs(scale).study_claims_csv(study)) in plan or "Nothing to be done" in plan
+    others = {"smoke", "default", "paper"} - {scale}
+    assert not any(f"results/{other}/" in plan for other in others)
 
 
 def test_lint_is_clean():

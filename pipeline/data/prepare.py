@@ -7,13 +7,34 @@ one summary line. A missing dataset exits with status 1 and one message naming w
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+from pipeline.core.atomic import atomic_write_json
 from pipeline.data.bundle import DatasetMissingError
-from pipeline.data.prepared import prepare, read_meta
-from pipeline.data.registry import dataset_names
+from pipeline.data.prepared import META_FILE, read_meta, write_prepared
+from pipeline.data.registry import dataset_names, load_raw
 from pipeline.paths import PREPARED
+
+
+def prepare(
+    name: str,
+    data_root: Path | str | None = None,
+    out: Path | str = PREPARED,
+    download: bool = False,
+    **options: Any,
+) -> Path:
+    """Load ``name`` from its source, write its prepared form to ``out/<name>/`` and return that path."""
+    start = time.perf_counter()
+    bundle = load_raw(name, data_root, download=download, **options)
+    directory = write_prepared(bundle, out, extra={"prepare_seconds": None})
+    meta = json.loads((directory / META_FILE).read_text())
+    meta["prepare_seconds"] = round(time.perf_counter() - start, 3)
+    atomic_write_json(directory / META_FILE, meta)
+    return directory
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -125,22 +124,3 @@ def load_prepared(
         vocab = (directory / VOCAB_FILE).read_text(encoding="utf-8").splitlines()
     skip = {"tensors", "files", "name", "format_version"}
     return DatasetBundle(name, tensors, {k: v for k, v in meta.items() if k not in skip}, vocab)
-
-
-def prepare(
-    name: str,
-    data_root: Path | str | None = None,
-    out: Path | str = PREPARED,
-    download: bool = False,
-    **options: Any,
-) -> Path:
-    """Load ``name`` from its source, write its prepared form to ``out/<name>/`` and return that path."""
-    from pipeline.data.registry import load_raw
-
-    start = time.perf_counter()
-    bundle = load_raw(name, data_root, download=download, **options)
-    directory = write_prepared(bundle, out, extra={"prepare_seconds": None})
-    meta = json.loads((directory / META_FILE).read_text())
-    meta["prepare_seconds"] = round(time.perf_counter() - start, 3)
-    atomic_write_json(directory / META_FILE, meta)
-    return directory

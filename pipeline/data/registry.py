@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.data.bundle import DatasetBundle
+from pipeline.data.prepared import load_prepared, prepared_options
 from pipeline.data.sources import cifar10, digits, fashion_mnist, kjv, mnist1d, stl10, text_corpora
 from pipeline.paths import PREPARED
 
@@ -87,8 +88,6 @@ def load_dataset(
     **options: Any,
 ) -> DatasetBundle:
     """The prepared form ``prepared_root/<name>`` if present with the same options, else the raw load."""
-    from pipeline.data.prepared import load_prepared, prepared_options
-
     dataset_info(name)
     if prepared_root is not None and prepared_options(name, prepared_root) == dict(sorted(options.items())):
         return load_prepared(name, prepared_root)

@@ -13,18 +13,19 @@ from collections.abc import Callable
 import torch
 
 from pipeline.core.bench import Benchmark
+from pipeline.core.config import section
 from pipeline.directpred.byol import SSLNet, SSLStep
 from pipeline.directpred.experiment import augmentation, make_encoder, ssl_config
-from pipeline.directpred.study import DEFAULTS
+from pipeline.directpred.runs import ssl_settings
 
-_SSL = DEFAULTS["ssl"]
+_SSL = ssl_settings(section("directpred"), "fashion_mnist")  # the schema's defaults (no per_dataset)
 
 
 def _stepper(variant: str) -> Callable[[], object]:
     torch.manual_seed(0)
     cfg = ssl_config(_SSL, "byol", variant)
-    size = _SSL["image_size"]
-    images = torch.randint(0, 256, (_SSL["batch_size"], 1, size, size), dtype=torch.uint8)
+    size = _SSL.image_size
+    images = torch.randint(0, 256, (_SSL.batch_size, 1, size, size), dtype=torch.uint8)
 
     def make_net() -> SSLNet:
         encoder, dim = make_encoder(_SSL, 1)

@@ -1,9 +1,9 @@
 """One BYOL/SimSiam run on images: data, training through the shared engine, eigen-tracking, linear probe.
 
-The run id names the dataset, the method, the predictor variant and the seed, e.g.
-``fashion_mnist_byol_directpred_freq5_s1`` (directpred.md §5.5); ``ssl`` here is that dataset's settings
-(the ``ssl`` section with its ``per_dataset`` overrides applied, see
-:func:`pipeline.directpred.study.dataset_ssl`). Eigen-tracking (Fig. 2) is the engine's ``evaluate``
+The run's spec (:class:`pipeline.directpred.runs.SSLRun`) names the dataset, the method, the predictor
+variant and the seed index, e.g. ``fashion_mnist_byol_directpred_freq5_s1`` (directpred.md §5.5); ``ssl``
+here is that dataset's settings (:class:`~pipeline.directpred.runs.SSLSettings`: the ``ssl`` section with
+its ``per_dataset`` overrides applied). Eigen-tracking (Fig. 2) is the engine's ``evaluate``
 hook: every ``track_every`` steps it records the top eigenvalues of F̂ and, for linear predictors,
 u_jᵀW_p u_j, cos(W_p u_j, u_j), the asymmetry of W_p and the normalised commutator.
 The probe runs once, after training, on frozen features.
@@ -11,8 +11,8 @@ The probe runs once, after training, on frozen features.
 
 from __future__ import annotations
 
-import re
-from dataclasses import fields
+from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,26 +26,18 @@ from pipeline.data.batches import TensorBatches
 from pipeline.data.transforms import to_float
 from pipeline.directpred.byol import SSLConfig, SSLNet, SSLStep
 from pipeline.directpred.probe import features, linear_probe
+from pipeline.directpred.runs import SSLRun, SSLSettings, parse_variant
 from pipeline.directpred.spectrum import alignment
 from pipeline.models import build_model
 
 PROBE = ("train", "val", "test")  # the probe's splits, all labelled
-VARIANT = re.compile(r"^(linear|twolayer|directpred)(?:_freq(\d+))?$")
 
 
-def parse_variant(variant: str) -> tuple[str, int]:
-    """``directpred_freq5`` → ("directpred", 5); ``linear`` → ("linear", 1)."""
-    match = VARIANT.match(variant)
-    if match is None:
-        raise ValueError(f"unknown predictor variant {variant!r}: use linear, twolayer, directpred[_freqN]")
-    return match.group(1), int(match.group(2) or 1)
-
-
-def ssl_config(ssl: dict[str, Any], method: str, variant: str) -> SSLConfig:
-    """The :class:`SSLConfig` of one run from the ``ssl`` config section."""
+def ssl_config(ssl: SSLSettings, method: str, variant: str) -> SSLConfig:
+    """The :class:`SSLConfig` of one run from its dataset's SSL settings."""
     predictor, freq = parse_variant(variant)
     names = {f.name for f in fields(SSLConfig)}
-    base = {k: v for k, v in ssl.items() if k in names}
+    base = {k: v for k, v in asdict(ssl).items() if k in names}
     return SSLConfig(**{**base, "method": method, "predictor": predictor, "freq": freq})
 
 
@@ -75,7 +67,7 @@ def _unlabeled(bundle, count: int, size: int, seed: int) -> torch.Tensor | None:
     return _resize(x, size)
 
 
-def load_images(ssl: dict[str, Any], data_root: str, seed: int) -> dict[str, Any]:
+def load_images(dataset: str, ssl: SSLSettings, data_root: str | Path, seed: int) -> dict[str, Any]:
     """The probe's ``train``/``val``/``test`` (images, labels) and the SSL training images ``ssl``.
 
     The probe splits come from the labelled data only: ``n_train`` + ``n_val`` training images (a fixed
@@ -85,72 +77,71 @@ def load_images(ssl: dict[str, Any], data_root: str, seed: int) -> dict[str, Any
     Images keep their stored dtype (uint8 for STL-10/CIFAR-10) so that 105k STL-10 images take 2.9 GB,
     not 11.6 GB; the augmentation converts each batch.
     """
-    bundle = load_dataset(ssl["dataset"], data_root=data_root)
+    bundle = load_dataset(dataset, data_root=data_root)
     x, y = bundle.xy("train")
     x_test, y_test = bundle.xy("test")
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(derive_seed(seed, "subset")))
-    n_train, n_val = ssl["n_train"], ssl["n_val"]
+    n_train, n_val = ssl.n_train, ssl.n_val
     if n_train + n_val > len(x):
         raise ValueError(
-            f"directpred.ssl ({ssl['dataset']}): n_train + n_val = {n_train + n_val} > {len(x)} labelled "
+            f"directpred.ssl ({dataset}): n_train + n_val = {n_train + n_val} > {len(x)} labelled "
             "training images"
         )
     train_idx, val_idx = order[:n_train], order[n_train : n_train + n_val]
-    size = ssl["image_size"]
-    n_test = min(ssl["n_test"], len(x_test))
+    size = ssl.image_size
+    n_test = min(ssl.n_test, len(x_test))
     splits = {
         "train": (_resize(x[train_idx], size), y[train_idx]),
         "val": (_resize(x[val_idx], size), y[val_idx]),
         "test": (_resize(x_test[:n_test], size), y_test[:n_test]),
     }
-    extra = _unlabeled(bundle, ssl["unlabeled"], size, seed)
+    extra = _unlabeled(bundle, ssl.unlabeled, size, seed)
     ssl_images = [splits["train"][0], splits["val"][0]] + ([] if extra is None else [extra])
     return {**splits, "ssl": torch.cat(ssl_images)}  # one dtype: every part went through _resize
 
 
-def augmentation(ssl: dict[str, Any]) -> SSLAugment:
+def augmentation(ssl: SSLSettings) -> SSLAugment:
     """``gray``: crop, flip, brightness/contrast jitter, noise (§5.5); ``cifar10``/``stl10``: the code's."""
-    if ssl["augment"] == "cifar10":
+    if ssl.augment == "cifar10":
         return CIFAR10_SSL
-    if ssl["augment"] == "stl10":
+    if ssl.augment == "stl10":
         return STL10_SSL
-    j = ssl["jitter"]
+    j = ssl.jitter
     return SSLAugment(
         size=None,
-        crop_scale=tuple(ssl["crop_scale"]),
+        crop_scale=tuple(ssl.crop_scale),
         jitter=(j, j, 0.0, 0.0),
         jitter_p=0.8,
-        noise_std=ssl["noise_std"],
+        noise_std=ssl.noise_std,
     )
 
 
-def make_encoder(ssl: dict[str, Any], in_channels: int) -> tuple[torch.nn.Module, int]:
+def make_encoder(ssl: SSLSettings, in_channels: int) -> tuple[torch.nn.Module, int]:
     """The SSL encoder without a head: ``small_cnn`` (BatchNorm, widths ``channels``), ``resnet18_cifar``
     or ``resnet18`` (paper scale)."""
-    if ssl["encoder"] == "small_cnn":
+    if ssl.encoder == "small_cnn":
         net = build_model(
-            "small_cnn", in_channels=in_channels, num_classes=0, channels=tuple(ssl["channels"]), norm="batch"
+            "small_cnn", in_channels=in_channels, num_classes=0, channels=tuple(ssl.channels), norm="batch"
         )
     else:
-        net = build_model(ssl["encoder"], in_channels=in_channels, num_classes=0)
+        net = build_model(ssl.encoder, in_channels=in_channels, num_classes=0)
     return net, net.feature_dim
 
 
 def run(
-    ssl: dict[str, Any],
-    method: str,
-    variant: str,
+    spec: SSLRun,
     seed: int,
     *,
     device: str,
-    data_root: str,
+    data_root: str | Path,
     base_seed: int,
-    checkpoint_path,
-    checkpoint_every: int,
+    checkpoint_path: Path,
 ) -> tuple[dict[str, Any], Any]:
-    """Train, track and probe one run; returns (metrics, history DataFrame)."""
+    """Train, track and probe one run (``seed``: the run's, derived from its seed index; the probe
+    subset is drawn from ``base_seed``); returns (metrics, history DataFrame)."""
+    ssl, method, variant = spec.ssl, spec.method, spec.variant
     cfg = ssl_config(ssl, method, variant)
-    data = load_images(ssl, data_root, base_seed)
+    data = load_images(spec.dataset, ssl, data_root, base_seed)
     seed_everything(seed, device=device)
     in_channels = data["train"][0].shape[1]
 
@@ -161,26 +152,26 @@ def run(
     augment = augmentation(ssl)
     step = SSLStep(cfg, make_net, augment, seed, device)
     x_ssl = data["ssl"].to(device)
-    batches = TensorBatches(x_ssl, batch_size=ssl["batch_size"], seed=seed)
+    batches = TensorBatches(x_ssl, batch_size=ssl.batch_size, seed=seed)
 
     def track() -> dict[str, float]:
         return {
             f"eig_{k}": v
-            for k, v in alignment(step.estimator.F, step.predictor_weight(), ssl["track_top_k"]).items()
+            for k, v in alignment(step.estimator.F, step.predictor_weight(), ssl.track_top_k).items()
         }
 
-    spec = TrainSpec(
-        steps=ssl["steps"],
+    train_spec = TrainSpec(
+        steps=ssl.steps,
         seed=seed,
-        eval_every=ssl["track_every"],
-        log_every=ssl["track_every"],
+        eval_every=ssl.track_every,
+        log_every=ssl.track_every,
         checkpoint_path=checkpoint_path,
-        checkpoint_every=checkpoint_every,
+        checkpoint_every=ssl.checkpoint_every,
         desc=f"{method}_{variant}",
     )
-    result = train(spec, step, batches, state={"ssl": step}, evaluate=track)
+    result = train(train_spec, step, batches, state={"ssl": step}, evaluate=track)
     metrics: dict[str, Any] = {
-        "dataset": ssl["dataset"],
+        "dataset": spec.dataset,
         "method": method,
         "variant": variant,
         "seed": seed,
@@ -191,9 +182,9 @@ def run(
         encoder = step.online.encoder
         feats = {name: (features(encoder, data[name][0], augment.plain), data[name][1]) for name in PROBE}
         metrics |= linear_probe(
-            feats["train"], feats["val"], feats["test"], ssl["probe_weight_decays"], ssl["probe_iters"]
+            feats["train"], feats["val"], feats["test"], list(ssl.probe_weight_decays), ssl.probe_iters
         )
-    k = ssl["align_top_k"]
+    k = ssl.align_top_k
     cosines = [result.last_eval.get(f"eig_cos{j}") for j in range(k)]
     metrics["align_top_k"] = k
     metrics["align_cos_top_k"] = sum(cosines) / k if all(c is not None for c in cosines) else None

@@ -3,13 +3,14 @@
 ``linear_flow``: the Lemma-1 matrix flow under Assumptions 2-3 (eigenvalues → p*₊, alignment, commutator,
 Theorem-1 balance). ``collapse``: weight decay above η_crit, no stop-gradient (Theorem 2), no predictor, and a
 sweep of η around η_crit. ``eigenmodes``: the decoupled ODE (Eqns 11-13): phase portraits in (p, s) and the
-weight-decay and EMA sweeps. History columns: :data:`HISTORY_COLUMNS` (long format).
+weight-decay and EMA sweeps. Each takes its spec (:mod:`pipeline.directpred.runs`), which holds exactly
+the ``linear``/``sweeps`` settings it reads. History columns: :data:`HISTORY_COLUMNS` (long format).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 
 from pipeline.directpred import theory
 from pipeline.directpred.linear import LinearConfig, LinearTrace, decoupled, simulate
+from pipeline.directpred.runs import CollapseRun, EigenmodesRun, FlowSettings, LinearFlowRun
 
 HISTORY_COLUMNS = ("kind", "case", "mode", "t", "value")
 SURVIVAL_FLOOR = 1e-6  # a mode with s below this at the end has collapsed (§5.3)
@@ -29,10 +31,9 @@ def _rows(kind: str, case: str, t: Any, value: Any, mode: int = -1) -> pd.DataFr
     )
 
 
-def linear_config(cfg: dict[str, Any], **changes: Any) -> LinearConfig:
-    """A :class:`LinearConfig` from the ``linear`` config section with ``changes`` applied."""
-    keys = LinearConfig.__dataclass_fields__
-    return replace(LinearConfig(**{k: v for k, v in cfg["linear"].items() if k in keys}), **changes)
+def linear_config(flow: FlowSettings, **changes: Any) -> LinearConfig:
+    """A :class:`LinearConfig` from a spec's ``linear`` settings with ``changes`` applied."""
+    return replace(LinearConfig(**asdict(flow)), **changes)
 
 
 def _trace_frames(trace: LinearTrace, case: str) -> list[pd.DataFrame]:
@@ -49,9 +50,9 @@ def _trace_frames(trace: LinearTrace, case: str) -> list[pd.DataFrame]:
     return frames
 
 
-def linear_flow(cfg: dict[str, Any], seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
+def linear_flow(spec: LinearFlowRun, seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
     """§5.2: every surviving eigenvalue of W_p reaches p*₊(τ=1), s reaches p*₊², [F, W_p] → 0."""
-    lin = linear_config(cfg)
+    lin = linear_config(spec.flow)
     trace = simulate(lin, seed)
     p_plus = theory.p_plus_value(1.0, lin.sigma2, lin.eta)
     s_end, p_end, cos_end = trace.s[-1], trace.p[-1], trace.cosine[-1]
@@ -85,16 +86,15 @@ def _outcome(trace: LinearTrace) -> dict[str, Any]:
     }
 
 
-def collapse(cfg: dict[str, Any], seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
+def collapse(spec: CollapseRun, seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
     """§5.3: η above η_crit, no stop-gradient, no predictor; and the η sweep around η_crit."""
-    lin = cfg["linear"]
-    crit = theory.eta_critical_value(1.0, lin["sigma2"])
+    crit = theory.eta_critical_value(1.0, spec.flow.sigma2)
     cases = {
-        "weight_decay_above": linear_config(cfg, eta=lin["collapse_eta"]),
-        "no_stop_grad": linear_config(cfg, stop_grad=False),
-        "no_predictor": linear_config(cfg, predictor=False),
+        "weight_decay_above": linear_config(spec.flow, eta=spec.collapse_eta),
+        "no_stop_grad": linear_config(spec.flow, stop_grad=False),
+        "no_predictor": linear_config(spec.flow, predictor=False),
     }
-    metrics: dict[str, Any] = {"eta_crit": crit, "collapse_eta": lin["collapse_eta"]}
+    metrics: dict[str, Any] = {"eta_crit": crit, "collapse_eta": spec.collapse_eta}
     frames: list[pd.DataFrame] = []
     for name, case_cfg in cases.items():
         trace = simulate(case_cfg, seed)
@@ -104,15 +104,15 @@ def collapse(cfg: dict[str, Any], seed: int) -> tuple[dict[str, Any], pd.DataFra
             _rows("s_max", name, trace.t, np.max(trace.s, 1)),
         ]
     sweep = []
-    for ratio in lin["threshold_ratios"]:
+    for ratio in spec.threshold_ratios:
         eta = float(ratio) * crit
         trace = simulate(
             linear_config(
-                cfg,
+                spec.flow,
                 eta=eta,
-                steps=lin["threshold_steps"],
-                dt=lin["threshold_dt"],
-                record_every=max(1, lin["threshold_steps"] // 200),
+                steps=spec.threshold_steps,
+                dt=spec.threshold_dt,
+                record_every=max(1, spec.threshold_steps // 200),
             ),
             seed,
         )
@@ -133,16 +133,15 @@ def collapse(cfg: dict[str, Any], seed: int) -> tuple[dict[str, Any], pd.DataFra
     return metrics, pd.concat(frames, ignore_index=True)[list(HISTORY_COLUMNS)]
 
 
-def eigenmodes(cfg: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
+def eigenmodes(spec: EigenmodesRun) -> tuple[dict[str, Any], pd.DataFrame]:
     """§5.4: (p, s) portraits (SimSiam, τ ≡ 1) and the η and EMA (β) sweeps of the decoupled ODE."""
-    sw, lin = cfg["sweeps"], cfg["linear"]
-    sigma2, alpha_p = lin["sigma2"], lin["alpha_p"]
-    t = np.linspace(0.0, sw["t_max"], sw["n_points"])
+    sigma2, alpha_p = spec.sigma2, spec.alpha_p
+    t = np.linspace(0.0, spec.t_max, spec.n_points)
     frames: list[pd.DataFrame] = []
     portraits = {}
-    grid_p = np.linspace(*sw["portrait_p_range"], sw["portrait_grid"])
-    grid_s = np.linspace(*sw["portrait_s_range"], sw["portrait_grid"])
-    for eta in sw["portrait_etas"]:
+    grid_p = np.linspace(*spec.portrait_p_range, spec.portrait_grid)
+    grid_s = np.linspace(*spec.portrait_s_range, spec.portrait_grid)
+    for eta in spec.portrait_etas:
         portraits[f"{eta:g}"] = theory.numbers(1.0, sigma2, float(eta), alpha_p)
         for i, p0 in enumerate(grid_p):
             for k, s0 in enumerate(grid_s):
@@ -153,8 +152,8 @@ def eigenmodes(cfg: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
                     _rows("portrait_s", case, t, y[:, 1], i * len(grid_s) + k),
                 ]
     eta_rows = []
-    for eta in sw["etas"]:
-        y = decoupled(sw["p0"], sw["s0"], t, sigma2=sigma2, eta=float(eta), alpha_p=alpha_p, beta=lin["beta"])
+    for eta in spec.etas:
+        y = decoupled(spec.p0, spec.s0, t, sigma2=sigma2, eta=float(eta), alpha_p=alpha_p, beta=spec.beta)
         frames += [
             _rows("eta_sweep_p", f"{eta:g}", t, y[:, 0]),
             _rows("eta_sweep_tau", f"{eta:g}", t, y[:, 2]),
@@ -168,29 +167,30 @@ def eigenmodes(cfg: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame]:
             }
         )
     beta_rows = []
-    for beta in sw["betas"]:
-        y = decoupled(sw["p0"], sw["s0"], t, sigma2=sigma2, eta=lin["eta"], alpha_p=alpha_p, beta=float(beta))
+    for beta in spec.betas:
+        y = decoupled(spec.p0, spec.s0, t, sigma2=sigma2, eta=spec.eta, alpha_p=alpha_p, beta=float(beta))
         frames += [
             _rows("beta_sweep_p", f"{beta:g}", t, y[:, 0]),
             _rows("beta_sweep_tau", f"{beta:g}", t, y[:, 2]),
         ]
         beta_rows.append({"beta": float(beta), "p_final": float(y[-1, 0]), "tau_final": float(y[-1, 2])})
-    invariant = _invariant_error(sw, sigma2, alpha_p, lin["eta"], t)
+    invariant = _invariant_error(spec, t)
     metrics = {
         "portraits": portraits,
         "eta_sweep": eta_rows,
         "beta_sweep": beta_rows,
         "invariant_rel_err_max": invariant,
-        "p0": sw["p0"],
-        "s0": sw["s0"],
-        "beta": lin["beta"],
+        "p0": spec.p0,
+        "s0": spec.s0,
+        "beta": spec.beta,
     }
     return metrics, pd.concat(frames, ignore_index=True)[list(HISTORY_COLUMNS)]
 
 
-def _invariant_error(sw: dict[str, Any], sigma2: float, alpha_p: float, eta: float, t: np.ndarray) -> float:
-    """Eqn 14 along the decoupled ODE: max |(s − p²/α_p) − e^{−2ηt}c| / (|c| + s)."""
-    y = decoupled(sw["p0"], sw["s0"], t, sigma2=sigma2, eta=eta, alpha_p=alpha_p)
-    c = sw["s0"] - sw["p0"] ** 2 / alpha_p
+def _invariant_error(spec: EigenmodesRun, t: np.ndarray) -> float:
+    """Eqn 14 along the decoupled ODE at η = ``spec.eta``: max |(s − p²/α_p) − e^{−2ηt}c| / (|c| + s)."""
+    sigma2, alpha_p, eta = spec.sigma2, spec.alpha_p, spec.eta
+    y = decoupled(spec.p0, spec.s0, t, sigma2=sigma2, eta=eta, alpha_p=alpha_p)
+    c = spec.s0 - spec.p0**2 / alpha_p
     err = np.abs(y[:, 1] - y[:, 0] ** 2 / alpha_p - np.exp(-2 * eta * t) * c) / (abs(c) + np.abs(y[:, 1]))
     return float(err.max())

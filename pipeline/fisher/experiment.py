@@ -13,6 +13,8 @@ noisy      noise_lr     plain SGD on labels with noise_fraction flipped
 noisy_fp   noise_lr     the same + alpha_fp · Fisher penalty
 ========== ============ =========================================================================
 
+The arm's settings are resolved into its run spec (:func:`pipeline.fisher.runs.arm_spec`).
+
 Tr F (§2.1) is measured on a fixed training subset with labels sampled from the model (own generator,
 seeded by ``(seed, "trace", step)``, so it never perturbs training and a resumed run measures the same
 numbers): every ``trace_every`` steps up to ``trace_until`` (the early phase), then every ``eval_every``
@@ -39,36 +41,11 @@ from pipeline.data.batches import TensorBatches
 from pipeline.data.transforms import normalize, to_float
 from pipeline.fisher.noise import flip_labels
 from pipeline.fisher.penalty import PenalizedStep
+from pipeline.fisher.runs import FisherRun
 from pipeline.fisher.trace import fisher_trace_sampled
 from pipeline.models import build_model
 
-ARMS: tuple[str, ...] = ("small", "large", "small_fp", "small_gp", "noisy", "noisy_fp")
 NUM_CLASSES = 10
-
-
-@dataclass(frozen=True)
-class ArmSpec:
-    """What distinguishes an arm: learning rate, penalty kind and weight, label noise."""
-
-    lr: float
-    penalty: str
-    alpha: float
-    noise_fraction: float
-
-
-def arm_spec(exp: dict[str, Any], arm: str) -> ArmSpec:
-    """The :class:`ArmSpec` of ``arm`` in experiment ``exp`` (see the module table)."""
-    specs = {
-        "small": ArmSpec(exp["lr_small"], "none", 0.0, 0.0),
-        "large": ArmSpec(exp["lr_large"], "none", 0.0, 0.0),
-        "small_fp": ArmSpec(exp["lr_small"], "fisher", exp["alpha_fp"], 0.0),
-        "small_gp": ArmSpec(exp["lr_small"], "grad_norm", exp["alpha_gp"], 0.0),
-        "noisy": ArmSpec(exp["noise_lr"], "none", 0.0, exp["noise_fraction"]),
-        "noisy_fp": ArmSpec(exp["noise_lr"], "fisher", exp["alpha_fp"], exp["noise_fraction"]),
-    }
-    if arm not in specs:
-        raise KeyError(f"fisher: unknown arm {arm!r}; known arms: {', '.join(ARMS)}")
-    return specs[arm]
 
 
 # --------------------------------------------------------------------------------------------------- data
@@ -99,31 +76,26 @@ def _as_float(x: torch.Tensor, meta: dict[str, Any]) -> torch.Tensor:
     return x
 
 
-def load_data(
-    exp: dict[str, Any],
-    base_seed: int,
-    noise_fraction: float,
-    data_root: str | Path,
-    device: torch.device | str,
-) -> Data:
-    """The experiment's train/test subsets (fixed by ``base_seed``, equal across arms and seeds) and noise."""
-    bundle = load_dataset(exp["dataset"], data_root=data_root)
+def load_data(spec: FisherRun, base_seed: int, data_root: str | Path, device: torch.device | str) -> Data:
+    """The experiment's train/test subsets (fixed by ``base_seed`` and the experiment name, equal across
+    arms and seeds) and the arm's label noise (its positions seeded the same way)."""
+    bundle = load_dataset(spec.dataset, data_root=data_root)
     (x, y), (xt, yt) = bundle.xy("train"), bundle.xy("test")
-    keep = _subset(len(x), exp["train_size"], base_seed, exp["name"], "train_subset")
-    keep_test = _subset(len(xt), exp["test_size"], base_seed, exp["name"], "test_subset")
+    keep = _subset(len(x), spec.train_size, base_seed, spec.experiment, "train_subset")
+    keep_test = _subset(len(xt), spec.test_size, base_seed, spec.experiment, "test_subset")
     x, y = _as_float(x[keep], bundle.meta), y[keep]
     xt, yt = _as_float(xt[keep_test], bundle.meta), yt[keep_test]
     noisy_y, is_noisy = flip_labels(
-        y, noise_fraction, NUM_CLASSES, make_generator(base_seed, exp["name"], "label_noise")
+        y, spec.noise_fraction, NUM_CLASSES, make_generator(base_seed, spec.experiment, "label_noise")
     )
     return Data(
         x.to(device), noisy_y.to(device), xt.to(device), yt.to(device), is_noisy.to(device), y.to(device)
     )
 
 
-def build(exp: dict[str, Any], input_shape: torch.Size) -> nn.Module:
+def build(spec: FisherRun, input_shape: torch.Size) -> nn.Module:
     """The experiment's model (no batch norm, so per-example gradients are well defined, §3)."""
-    name, width = exp["model"], exp["width"]
+    name, width = spec.model, spec.width
     if name == "cnn1d":
         return build_model("cnn1d", length=int(input_shape[-1]), channels=width)
     if name == "small_cnn":
@@ -160,16 +132,16 @@ def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor)
     return float((predicted == y[mask]).float().mean())
 
 
-def _evaluator(exp: dict[str, Any], model: nn.Module, data: Data, clock: _Clock, total: int, seed: int):
-    trace_x = data.train_x[: exp["trace_examples"]]
+def _evaluator(spec: FisherRun, model: nn.Module, data: Data, clock: _Clock, total: int, seed: int):
+    trace_x = data.train_x[: spec.trace_examples]
 
     def evaluate() -> dict[str, float]:
         step, out = clock.step, {}
         last = step == total
-        if step <= exp["trace_until"] or step % exp["eval_every"] == 0 or last:
+        if step <= spec.trace_until or step % spec.eval_every == 0 or last:
             generator = make_generator(seed, "trace", step, device=trace_x.device)
             out["fisher_trace"] = fisher_trace_sampled(model, trace_x, generator)
-        if step % exp["eval_every"] == 0 or last:
+        if step % spec.eval_every == 0 or last:
             out.update(evaluate_classifier(model, data.test_x, data.test_y, prefix="test_"))
             out.update(evaluate_classifier(model, data.train_x, data.train_y, prefix="fit_"))
             if bool(data.is_noisy.any()):
@@ -181,12 +153,12 @@ def _evaluator(exp: dict[str, Any], model: nn.Module, data: Data, clock: _Clock,
     return evaluate
 
 
-def _summary(history: pd.DataFrame, exp: dict[str, Any]) -> dict[str, float]:
+def _summary(history: pd.DataFrame, trace_until: int) -> dict[str, float]:
     """Tr F peak in the early phase, its step, first and last values; time-averaged fits (noisy arms)."""
     out: dict[str, float] = {}
     if "fisher_trace" in history:
         trace = history[["step", "fisher_trace"]].dropna()
-        early = trace[trace["step"] <= exp["trace_until"]]
+        early = trace[trace["step"] <= trace_until]
         if len(early):
             peak = early.loc[early["fisher_trace"].idxmax()]
             out.update(trace_peak_early=float(peak["fisher_trace"]), trace_peak_step=float(peak["step"]))
@@ -199,56 +171,50 @@ def _summary(history: pd.DataFrame, exp: dict[str, Any]) -> dict[str, float]:
 
 
 def run(
-    exp: dict[str, Any],
-    arm: str,
-    seed_index: int,
-    base_seed: int,
-    device: str,
-    run_dir: Path,
-    data_root: str | Path,
-    checkpoint_every: int,
+    spec: FisherRun, base_seed: int, device: str, run_dir: Path, data_root: str | Path
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Train arm ``arm`` of experiment ``exp`` with seed number ``seed_index``; (metrics, history)."""
-    spec = arm_spec(exp, arm)
-    seed = derive_seed(base_seed, exp["name"], "seed", seed_index)  # shared by the arms: paired inits
-    data = load_data(exp, base_seed, spec.noise_fraction, data_root, device)
+    """Train arm ``spec.arm`` of experiment ``spec.experiment`` with seed number ``spec.seed_index``;
+    (metrics, history)."""
+    seed = derive_seed(base_seed, spec.experiment, "seed", spec.seed_index)  # shared by the arms: paired
+    data = load_data(spec, base_seed, data_root, device)
     seed_everything(seed, device=device)
-    model = build(exp, data.train_x.shape[1:]).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=exp["momentum"])
-    update = PenalizedStep(model, optimizer, spec.penalty, spec.alpha, exp["penalty_every"], seed)
+    model = build(spec, data.train_x.shape[1:]).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum)
+    # penalty_every is None for the arms without a penalty, which never read it
+    update = PenalizedStep(model, optimizer, spec.penalty, spec.alpha, spec.penalty_every or 1, seed)
     clock = _Clock(update)
-    batches = TensorBatches(data.train_x, data.train_y, batch_size=exp["batch_size"], seed=seed)
-    steps = exp["epochs"] * batches.steps_per_epoch
-    every = math.gcd(exp["trace_every"], exp["eval_every"])
+    batches = TensorBatches(data.train_x, data.train_y, batch_size=spec.batch_size, seed=seed)
+    steps = spec.epochs * batches.steps_per_epoch
+    every = math.gcd(spec.trace_every, spec.eval_every)
     train_spec = TrainSpec(
         steps=steps,
         seed=seed,
         eval_every=every,
         log_every=every,
         checkpoint_path=run_dir / "checkpoint.pt",
-        checkpoint_every=checkpoint_every,
-        desc=f"fisher {exp['name']} {arm} s{seed_index}",
+        checkpoint_every=spec.checkpoint_every,
+        desc=f"fisher {spec.experiment} {spec.arm} s{spec.seed_index}",
     )
     result = train(
         train_spec,
         clock,
         batches,
         {"train": update},
-        evaluate=_evaluator(exp, model, data, clock, steps, seed),
+        evaluate=_evaluator(spec, model, data, clock, steps, seed),
     )
     history = result.history_frame()
     metrics: dict[str, Any] = {
         **result.metrics,
-        "experiment": exp["name"],
-        "arm": arm,
-        "seed_index": seed_index,
+        "experiment": spec.experiment,
+        "arm": spec.arm,
+        "seed_index": spec.seed_index,
         "lr": spec.lr,
         "penalty": spec.penalty,
         "alpha": spec.alpha,
         "noise_fraction": spec.noise_fraction,
-        "trace_until": exp["trace_until"],
+        "trace_until": spec.trace_until,
         "train_examples": len(data.train_x),
         "steps_per_epoch": batches.steps_per_epoch,
-        **_summary(history, exp),
+        **_summary(history, spec.trace_until),
     }
     return metrics, history

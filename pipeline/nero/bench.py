@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from pipeline.core.bench import Benchmark
+from pipeline.core.config import section
 from pipeline.nero.optimizer import Nero, rows
-from pipeline.nero.study import DEFAULTS
+from pipeline.nero.runs import classifier_net
 from pipeline.nero.tasks import build_classifier
 
 STEPS = 50
@@ -56,7 +57,7 @@ class LoopNero(torch.optim.Optimizer):
 
 def _stepper(task: str, make: Callable[[list[torch.Tensor]], torch.optim.Optimizer]) -> Callable[[], None]:
     torch.manual_seed(0)
-    model: nn.Module = build_classifier(DEFAULTS[task])
+    model: nn.Module = build_classifier(classifier_net(section("nero")[task]))
     params = list(model.parameters())
     for p in params:
         p.grad = torch.randn_like(p)

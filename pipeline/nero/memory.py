@@ -4,11 +4,15 @@ For every task's model and every optimiser, one step on a random batch, then the
 state entries (step counters excluded) and the bytes of all state tensors. Nero keeps one number per neuron of
 every ≥2-D tensor and one per element of every 1-D tensor (plus one ``scale`` per tensor); Adam keeps two
 per parameter. :func:`nero_expected_numel` is the closed form the tests and the claim compare with.
+
+The one step is on a fixed probe batch (two random inputs; for the language model two random sequences of
+:data:`PROBE_TOKENS` tokens): the state sizes depend only on the model and the optimiser, so the table reads
+no batch size, sequence length or training length.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -16,7 +20,10 @@ from torch import nn
 
 from pipeline.models.registry import count_parameters
 from pipeline.nero.optimizer import state_bytes, state_numel
+from pipeline.nero.runs import MemoryModel, OptimizerSettings
 from pipeline.nero.tasks import INPUT_SHAPES, build_classifier, build_language_model, make_optimizer
+
+PROBE_TOKENS = 20  # tokens per probe sequence of the language model (the default bptt)
 
 
 def nero_expected_numel(model: nn.Module) -> int:
@@ -25,38 +32,42 @@ def nero_expected_numel(model: nn.Module) -> int:
     return sum(p.shape[0] if p.dim() > 1 else p.numel() for p in params) + len(params)
 
 
-def _model_and_loss(task_name: str, task: dict[str, Any]) -> tuple[nn.Module, Any]:
+def _model_and_loss(entry: MemoryModel) -> tuple[nn.Module, Callable[[], torch.Tensor]]:
     torch.manual_seed(0)
-    if task_name == "lstm":
-        model = build_language_model(task)
-        tokens = torch.randint(0, task["vocab_size"], (task["bptt"] + 1, 2))
+    if entry.language is not None:
+        model = build_language_model(entry.language)
+        tokens = torch.randint(0, entry.language.vocab_size, (PROBE_TOKENS + 1, 2))
 
         def lm_loss() -> torch.Tensor:
             logits, _ = model(tokens[:-1])
             return nn.functional.cross_entropy(logits.flatten(0, 1), tokens[1:].flatten())
 
         return model, lm_loss
-    model = build_classifier(task)
-    x = torch.randn(2, *INPUT_SHAPES[task["dataset"]])
+    if entry.classifier is None:
+        raise ValueError(f"nero memory: task {entry.task!r} has neither a classifier nor a language model")
+    model = build_classifier(entry.classifier)
+    x = torch.randn(2, *INPUT_SHAPES[entry.classifier.dataset])
     y = torch.tensor([0, 1])
     return model, lambda: nn.functional.cross_entropy(model(x), y)
 
 
-def memory_table(cfg: dict[str, Any], tasks: list[str], optimizers: list[str]) -> pd.DataFrame:
+def memory_table(
+    models: Sequence[MemoryModel], optimizers: Sequence[str], optim: OptimizerSettings
+) -> pd.DataFrame:
     """Rows ``task, model, optimizer, params, state_numel, state_bytes, state_per_param``."""
     rows = []
-    for task_name in tasks:
+    for entry in models:
         for name in optimizers:
-            model, loss_fn = _model_and_loss(task_name, cfg[task_name])
-            optimizer = make_optimizer(name, list(model.parameters()), 0.01, cfg)
+            model, loss_fn = _model_and_loss(entry)
+            optimizer = make_optimizer(name, list(model.parameters()), 0.01, optim)
             loss_fn().backward()
             optimizer.step()
             params = count_parameters(model)
             numel = state_numel(optimizer)
             rows.append(
                 {
-                    "task": task_name,
-                    "model": cfg[task_name].get("model", "lstm_lm"),
+                    "task": entry.task,
+                    "model": entry.classifier.model if entry.classifier is not None else "lstm_lm",
                     "optimizer": name,
                     "params": params,
                     "state_numel": numel,

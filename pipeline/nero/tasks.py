@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -24,9 +24,16 @@ from pipeline.core.seeding import make_generator
 from pipeline.data import load_dataset
 from pipeline.models import build_model
 from pipeline.nero.optimizer import Nero
+from pipeline.nero.runs import (
+    ABLATION,
+    OPTIMIZERS,
+    ClassifierNet,
+    ClassifierTask,
+    LanguageNet,
+    LanguageTask,
+    OptimizerSettings,
+)
 
-OPTIMIZERS = ("nero", "sgd", "sgdm", "adam", "lamb")
-ABLATION = {"none": (False, False), "mean": (True, False), "norm": (False, True), "both": (True, True)}
 INPUT_SHAPES = {"digits": (1, 8, 8), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 UNK_ID = 1  # pipeline.data.text: <eos> = 0, <unk> = 1, then words by descending count
 
@@ -57,40 +64,39 @@ class TinyVGG(nn.Module):
         return self.classifier(self.features(x))
 
 
-def build_classifier(task: dict[str, Any], num_classes: int = 10) -> nn.Module:
+def build_classifier(net: ClassifierNet, num_classes: int = 10) -> nn.Module:
     """The task's classifier for its dataset's input shape (``INPUT_SHAPES``)."""
-    shape = INPUT_SHAPES[task["dataset"]]
-    model = task["model"]
+    shape = INPUT_SHAPES[net.dataset]
+    model = net.model
     if model == "mlp":
         return build_model(
             "mlp",
             in_features=int(torch.tensor(shape).prod()),
             num_classes=num_classes,
-            depth=task["depth"],
-            width=task["width"],
-            activation=task["activation"],
+            depth=net.depth,
+            width=net.width,
+            activation=net.activation,
         )
     if model == "tiny_vgg":
-        return TinyVGG(shape[0], num_classes, task["channels"], task["hidden"], task["conv_bias"])
+        return TinyVGG(shape[0], num_classes, net.channels, net.hidden, net.conv_bias)
     if model == "vgg11":
         return build_model(
-            "vgg11", num_classes=num_classes, in_channels=shape[0], hidden=task["hidden"],
-            conv_bias=task["conv_bias"],
-        )  # fmt: skip
+            "vgg11", num_classes=num_classes, in_channels=shape[0], hidden=net.hidden, conv_bias=net.conv_bias
+        )
     if model == "resnet18_cifar":
         return build_model("resnet18_cifar", num_classes=num_classes)
     raise KeyError(f"nero: unknown classifier model {model!r}")
 
 
-def build_language_model(task: dict[str, Any]) -> nn.Module:
+def build_language_model(net: LanguageNet) -> nn.Module:
     """The task's LSTM LM over ``vocab_size`` words."""
     return build_model(
         "lstm_lm",
-        vocab_size=task["vocab_size"],
-        emsize=task["emsize"],
-        nhid=task["nhid"],
-        nlayers=task["nlayers"],
-        dropout=task["dropout"],
+        vocab_size=net.vocab_size,
+        emsize=net.emsize,
+        nhid=net.nhid,
+        nlayers=net.nlayers,
+        dropout=net.dropout,
     )
 
 
@@ -111,11 +117,11 @@ def _subset(x: torch.Tensor, y: torch.Tensor, size: int, seed: int, split: str) 
     return x[index], y[index]
 
 
-def classifier_data(task: dict[str, Any], data_root: str, seed: int) -> ClassifierData:
+def classifier_data(task: ClassifierTask, data_root: Path | str, seed: int) -> ClassifierData:
     """The task's dataset: fixed random subsets (seeded by the base seed), normalised by train stats."""
-    bundle = load_dataset(task["dataset"], data_root=data_root)
-    train_x, train_y = _subset(*bundle.xy("train"), task["train_size"], seed, "train")
-    test_x, test_y = _subset(*bundle.xy("test"), task["test_size"], seed, "test")
+    bundle = load_dataset(task.net.dataset, data_root=data_root)
+    train_x, train_y = _subset(*bundle.xy("train"), task.train_size, seed, "train")
+    test_x, test_y = _subset(*bundle.xy("test"), task.test_size, seed, "test")
     scale = 255.0 if train_x.dtype == torch.uint8 else 1.0
     train_x, test_x = train_x.float() / scale, test_x.float() / scale
     dims = [0, *range(2, train_x.dim())]
@@ -123,36 +129,43 @@ def classifier_data(task: dict[str, Any], data_root: str, seed: int) -> Classifi
     return ClassifierData((train_x - mean) / std, train_y, (test_x - mean) / std, test_y)
 
 
-def language_data(task: dict[str, Any], data_root: str) -> tuple[torch.Tensor, torch.Tensor]:
+def language_data(task: LanguageTask, data_root: Path | str) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and valid token streams (the first ``train_tokens`` / ``valid_tokens``), vocabulary cut."""
-    bundle = load_dataset(task["dataset"], data_root=data_root)
+    bundle = load_dataset(task.dataset, data_root=data_root)
 
     def cut(stream: torch.Tensor, count: int) -> torch.Tensor:
         stream = stream[:count] if count > 0 else stream
-        return torch.where(stream < task["vocab_size"], stream, torch.full_like(stream, UNK_ID))
+        return torch.where(stream < task.net.vocab_size, stream, torch.full_like(stream, UNK_ID))
 
-    return cut(bundle.tokens("train"), task["train_tokens"]), cut(
-        bundle.tokens("valid"), task["valid_tokens"]
-    )
+    return cut(bundle.tokens("train"), task.train_tokens), cut(bundle.tokens("valid"), task.valid_tokens)
+
+
+def _given(value: float | None, key: str, name: str) -> float:
+    if value is None:
+        raise ValueError(f"nero: optimizer {name!r} needs {key}, which its OptimizerSettings leave out")
+    return value
 
 
 def make_optimizer(
-    name: str, params: list[torch.Tensor], lr: float, cfg: dict[str, Any]
+    name: str, params: list[torch.Tensor], lr: float, optim: OptimizerSettings
 ) -> torch.optim.Optimizer:
     """One of :data:`OPTIMIZERS` (or ``nero_<ablation setting>``) at learning rate ``lr``, no weight decay."""
     if name == "nero":
-        return Nero(params, lr=lr, beta=cfg["nero_beta"])
+        return Nero(params, lr=lr, beta=_given(optim.nero_beta, "nero_beta", name))
     if name.startswith("nero_") and name[5:] in ABLATION:
         zero_mean, unit_norm = ABLATION[name[5:]]
-        return Nero(params, lr=lr, beta=cfg["nero_beta"], zero_mean=zero_mean, unit_norm=unit_norm)
+        beta = _given(optim.nero_beta, "nero_beta", name)
+        return Nero(params, lr=lr, beta=beta, zero_mean=zero_mean, unit_norm=unit_norm)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
     if name == "sgdm":
-        return torch.optim.SGD(params, lr=lr, momentum=cfg["sgd_momentum"])
+        return torch.optim.SGD(params, lr=lr, momentum=_given(optim.sgd_momentum, "sgd_momentum", name))
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(cfg["baseline_beta1"], 0.999))
+        beta1 = _given(optim.baseline_beta1, "baseline_beta1", name)
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
     if name == "lamb":
         from pytorch_optimizer import Lamb
 
-        return Lamb(params, lr=lr, betas=(cfg["baseline_beta1"], 0.999), eps=1e-6)
+        beta1 = _given(optim.baseline_beta1, "baseline_beta1", name)
+        return Lamb(params, lr=lr, betas=(beta1, 0.999), eps=1e-6)
     raise KeyError(f"nero: unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")

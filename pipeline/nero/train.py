@@ -10,6 +10,7 @@ with ``diverged_at_step`` set and is a result, never an exception.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,62 +24,67 @@ from pipeline.core.seeding import seed_everything
 from pipeline.core.steps import SupervisedStep, cross_entropy_loss
 from pipeline.data.batches import SequenceBatches, TensorBatches
 from pipeline.models.lstm_lm import HiddenState, detach_hidden
+from pipeline.nero.runs import ClassifierTask, LanguageTask, OptimizerSettings, Schedule, Training
 from pipeline.nero.tasks import ClassifierData, build_classifier, build_language_model, make_optimizer
 
 
-def lr_factor(step: int, steps: int, schedule: dict[str, Any]) -> float:
+def lr_factor(step: int, steps: int, schedule: Schedule) -> float:
     """Multiplier of the base lr after ``step`` updates (LambdaLR convention: step 0 is the first update)."""
-    warmup = int(schedule["warmup_fraction"] * steps)
+    warmup = int(schedule.warmup_fraction * steps)
     if warmup and step < warmup:
         return (step + 1) / warmup
-    kind = schedule["kind"]
+    kind = schedule.kind
     if kind == "constant":
         return 1.0
     if kind == "cosine":
         progress = (step - warmup) / max(1, steps - warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     if kind == "multistep":
-        passed = sum(step >= int(m * steps) for m in schedule["milestones"])
-        return schedule["gamma"] ** passed
+        passed = sum(step >= int(m * steps) for m in schedule.milestones)
+        return schedule.gamma**passed
     raise KeyError(f"nero: unknown schedule {kind!r} (constant, cosine, multistep)")
 
 
-def _spec(task: dict[str, Any], cfg: dict[str, Any], seed: int, run_dir: Path, desc: str) -> TrainSpec:
-    steps = task["steps"]
+def _spec(steps: int, training: Training, seed: int, run_dir: Path, desc: str) -> TrainSpec:
     return TrainSpec(
         steps=steps,
         seed=seed,
-        eval_every=max(1, steps // cfg["eval_points"]),
-        log_every=max(1, steps // cfg["log_points"]),
+        eval_every=max(1, steps // training.eval_points),
+        log_every=max(1, steps // training.log_points),
         checkpoint_path=run_dir / "checkpoint.pt",
-        checkpoint_every=cfg["checkpoint_every"],
+        checkpoint_every=training.checkpoint_every,
         desc=desc,
     )
 
 
 def _update(
-    model: nn.Module, optimizer_name: str, lr: float, task: dict, cfg: dict, loss_fn
+    model: nn.Module,
+    optimizer_name: str,
+    lr: float,
+    steps: int,
+    optim: OptimizerSettings,
+    schedule: Schedule,
+    loss_fn: Callable,
 ) -> SupervisedStep:
-    optimizer = make_optimizer(optimizer_name, list(model.parameters()), lr, cfg)
-    steps = task["steps"]
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, cfg["schedule"]))
-    clip = cfg["sgd_grad_clip"] if optimizer_name in ("sgd", "sgdm") and cfg["sgd_grad_clip"] > 0 else None
+    optimizer = make_optimizer(optimizer_name, list(model.parameters()), lr, optim)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, schedule))
+    clip = optim.sgd_grad_clip if optimizer_name in ("sgd", "sgdm") and optim.sgd_grad_clip else None
     return SupervisedStep(model, optimizer, loss_fn, scheduler=scheduler, grad_clip=clip)
 
 
 def train_classifier(
-    task: dict[str, Any], data: ClassifierData, optimizer_name: str, lr: float, seed: int,
-    cfg: dict[str, Any], run_dir: Path, device: str,
+    task: ClassifierTask, data: ClassifierData, optimizer_name: str, lr: float, seed: int,
+    optim: OptimizerSettings, training: Training, run_dir: Path, device: str,
 ) -> tuple[dict[str, float], pd.DataFrame]:  # fmt: skip
     """Train the task's classifier; metrics hold final train loss, test loss and test accuracy."""
     seed_everything(seed, device=device)
-    model = build_classifier(task).to(device)
-    update = _update(model, optimizer_name, lr, task, cfg, cross_entropy_loss)
+    model = build_classifier(task.net).to(device)
+    update = _update(model, optimizer_name, lr, task.steps, optim, training.schedule, cross_entropy_loss)
     x, y = data.train_x.to(device), data.train_y.to(device)
-    batches = TensorBatches(x, y, batch_size=task["batch_size"], seed=seed)
+    batches = TensorBatches(x, y, batch_size=task.batch_size, seed=seed)
     test_x, test_y = data.test_x.to(device), data.test_y.to(device)
     result = train(
-        _spec(task, cfg, seed, run_dir, f"{optimizer_name} lr={lr:g}"),
+        _spec(task.steps, training, seed, run_dir, f"{optimizer_name} lr={lr:g}"),
         update,
         batches,
         state={"train": update},
@@ -88,15 +94,15 @@ def train_classifier(
 
 
 def train_language_model(
-    task: dict[str, Any], tokens: tuple[torch.Tensor, torch.Tensor], optimizer_name: str, lr: float,
-    seed: int, cfg: dict[str, Any], run_dir: Path, device: str,
+    task: LanguageTask, tokens: tuple[torch.Tensor, torch.Tensor], optimizer_name: str, lr: float,
+    seed: int, optim: OptimizerSettings, training: Training, run_dir: Path, device: str,
 ) -> tuple[dict[str, float], pd.DataFrame]:  # fmt: skip
     """Train the task's LSTM LM with truncated BPTT; metrics hold final train loss, valid loss and ppl."""
     seed_everything(seed, device=device)
-    model = build_language_model(task).to(device)
+    model = build_language_model(task.net).to(device)
     train_tokens, valid_tokens = tokens[0].to(device), tokens[1].to(device)
-    batches = SequenceBatches(train_tokens, task["batch_size"], task["bptt"])
-    carry = HiddenState(model, task["batch_size"])
+    batches = SequenceBatches(train_tokens, task.batch_size, task.bptt)
+    carry = HiddenState(model, task.batch_size)
 
     def loss_fn(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         inputs, targets = batch
@@ -104,7 +110,7 @@ def train_language_model(
         carry.value = detach_hidden(hidden)
         return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
-    update = _update(model, optimizer_name, lr, task, cfg, loss_fn)
+    update = _update(model, optimizer_name, lr, task.steps, optim, training.schedule, loss_fn)
 
     def step(index: int, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
         if batches.starts_epoch(index):
@@ -112,12 +118,12 @@ def train_language_model(
         return update(index, batch)
 
     result = train(
-        _spec(task, cfg, seed, run_dir, f"{optimizer_name} lr={lr:g}"),
+        _spec(task.steps, training, seed, run_dir, f"{optimizer_name} lr={lr:g}"),
         step,
         batches,
         state={"train": update, "hidden": carry},
         evaluate=lambda: evaluate_language_model(
-            model, valid_tokens, batch_size=task["eval_batch_size"], bptt=task["bptt"], prefix="valid_"
+            model, valid_tokens, batch_size=task.eval_batch_size, bptt=task.bptt, prefix="valid_"
         ),
     )
     return result.metrics, result.history_frame()

@@ -12,35 +12,36 @@ from __future__ import annotations
 import torch
 
 from pipeline.core.bench import Benchmark
+from pipeline.core.config import section
 from pipeline.data.batches import SequenceBatches
 from pipeline.models.lstm_lm import LSTMLanguageModel
 from pipeline.selfish_rnn.masking import SparseMasks
-from pipeline.selfish_rnn.study import DEFAULTS
 from pipeline.selfish_rnn.trainer import SparseLMTrainer, TrainSettings
 
 _STEPS = 5
+_CFG = section("selfish_rnn")  # the schema's defaults: the default-scale model shape
 
 
 def _trainer(sparse: bool) -> SparseLMTrainer:
     torch.manual_seed(0)
-    size, vocab = DEFAULTS["nhid"], DEFAULTS["vocab_size"]
-    model = LSTMLanguageModel(vocab, size, size, nlayers=DEFAULTS["nlayers"], dropout=DEFAULTS["dropout"])
-    masks = SparseMasks(model, DEFAULTS["density"], seed=0) if sparse else None
-    tokens = torch.randint(0, vocab, (DEFAULTS["batch_size"] * DEFAULTS["bptt"] * (_STEPS + 2),))
-    batches = SequenceBatches(tokens, DEFAULTS["batch_size"], DEFAULTS["bptt"])
+    size, vocab = _CFG["nhid"], _CFG["vocab_size"]
+    model = LSTMLanguageModel(vocab, size, size, nlayers=_CFG["nlayers"], dropout=_CFG["dropout"])
+    masks = SparseMasks(model, _CFG["density"], seed=0) if sparse else None
+    tokens = torch.randint(0, vocab, (_CFG["batch_size"] * _CFG["bptt"] * (_STEPS + 2),))
+    batches = SequenceBatches(tokens, _CFG["batch_size"], _CFG["bptt"])
     settings = TrainSettings(
-        lr=DEFAULTS["lr"],
-        clip=DEFAULTS["clip"],
-        weight_decay=DEFAULTS["weight_decay"],
-        nonmono=DEFAULTS["nonmono"],
+        lr=_CFG["lr"],
+        clip=_CFG["clip"],
+        weight_decay=_CFG["weight_decay"],
+        nonmono=_CFG["nonmono"],
         use_asgd=True,
         dynamic=sparse,
-        death_rate=DEFAULTS["death_rate"],
+        death_rate=_CFG["death_rate"],
         total_steps=100,
-        eval_batch_size=DEFAULTS["eval_batch_size"],
-        bptt=DEFAULTS["bptt"],
+        eval_batch_size=_CFG["eval_batch_size"],
+        bptt=_CFG["bptt"],
     )
-    return SparseLMTrainer(model, masks, settings, batches, tokens[:200], DEFAULTS["batch_size"])
+    return SparseLMTrainer(model, masks, settings, batches, tokens[:200], _CFG["batch_size"])
 
 
 _DENSE, _SPARSE = _trainer(False), _trainer(True)
@@ -68,7 +69,7 @@ def one_step() -> None:
 
 def prune_regrow() -> None:
     """One prune/regrow pass over every sparse tensor at the initial death rate."""
-    _SPARSE.masks.prune_regrow(_SPARSE.model, DEFAULTS["death_rate"])
+    _SPARSE.masks.prune_regrow(_SPARSE.model, _CFG["death_rate"])
 
 
 BENCHMARKS = [
