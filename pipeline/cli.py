@@ -90,7 +90,7 @@ def results_of(study: str, study_json: str) -> Any:
 
 def cmd_claims(args: argparse.Namespace) -> None:
     """Write a study's claims (verdicts computed from its stored results) to its claims.csv."""
-    rows = studies.implementation(args.study).claims(results_of(args.study, args.study_json))
+    rows = studies.claims_module(args.study).claims(results_of(args.study, args.study_json))
     claims_mod.write_csv(rows, args.out)
 
 

@@ -93,12 +93,13 @@ class Results:
 
     def frame(self, spec_type: type[RunSpec] | None = None, **fields: Any) -> pd.DataFrame:
         """One row per *finished* matching run: ``run`` (the id), the spec's fields (nested dataclass
-        fields dropped), then the run's scalar metrics (numbers, strings, booleans, None)."""
+        fields dropped), then the run's scalar metrics (numbers, strings, booleans, None). Where a
+        metric has the name of a spec field, the spec's value is kept (the spec is what was asked for)."""
         rows = []
         for spec in self.finished(self.select(spec_type, **fields)):
             metrics = self.metrics(spec)
             scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
-            rows.append({"run": spec.id, **_flat_fields(spec), **scalars})
+            rows.append({"run": spec.id, **scalars, **_flat_fields(spec)})
         return pd.DataFrame(rows)
 
     # --------------------------------------------------------------------------- evidence (repo-relative)

@@ -3,17 +3,17 @@
 The interface a study keeps is described in :mod:`pipeline.core.study`. Building the workflow's DAG
 touches only the manifests, which import no torch; :func:`implementation` imports a study's code when
 a job runs, claims or theory need it. Adding a study means a new package ``pipeline/<study>/`` with
-``runs.py`` and ``study.py``, its name in :data:`STUDIES`, a config section in the schema and an analysis
-script; the Snakemake rules do not change.
+``runs.py``, ``study.py`` and ``claims.py``, its name in :data:`STUDIES`, a config section in the schema
+and an analysis script; the Snakemake rules do not change.
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pipeline.core import imports
 from pipeline.core.study import RunSpec
 from pipeline.core.study import spec_from_dict as _rebuild
 
@@ -28,8 +28,6 @@ STUDIES: tuple[str, ...] = (
     "qgm",
 )
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
-
 
 def _check(study: str) -> None:
     if study not in STUDIES:
@@ -43,9 +41,15 @@ def manifest(study: str) -> ModuleType:
 
 
 def implementation(study: str) -> ModuleType:
-    """``pipeline.<study>.study``: ``execute``, ``claims`` and ``theory``."""
+    """``pipeline.<study>.study``: ``execute`` and, with ``HAS_THEORY``, ``theory``."""
     _check(study)
     return importlib.import_module(f"pipeline.{study}.study")
+
+
+def claims_module(study: str) -> ModuleType:
+    """``pipeline.<study>.claims``: ``claims(results)``."""
+    _check(study)
+    return importlib.import_module(f"pipeline.{study}.claims")
 
 
 def runs(study: str, section: dict[str, Any]) -> dict[str, RunSpec]:
@@ -72,13 +76,31 @@ def datasets(study: str, section: dict[str, Any]) -> list[str]:
     return sorted(module.datasets(section)) if hasattr(module, "datasets") else []
 
 
-def shared_code(study: str) -> tuple[str, ...]:
-    """Folders outside ``pipeline/<study>`` whose edits re-run the study (``SHARED_CODE``)."""
-    return tuple(getattr(manifest(study), "SHARED_CODE", ()))
+# Modules that describe runs or read results but compute no run's numbers: a run sees them only
+# through its spec (its params), so editing them re-runs nothing.
+INTERFACE_MODULES = frozenset(
+    {
+        "pipeline.core.config",
+        "pipeline.core.study",
+        "pipeline.core.claims",
+        "pipeline.core.stats",
+        "pipeline.results",
+        "pipeline.paths",
+        "pipeline.studies",
+    }
+)
 
 
 def code_paths(study: str) -> list[str]:
-    """Source files whose edits re-run the study's jobs: its own package plus its shared code."""
-    root = PACKAGE_ROOT.parent
-    folders = [f"pipeline/{study}", *shared_code(study)]
-    return sorted(str(path.relative_to(root)) for folder in folders for path in (root / folder).rglob("*.py"))
+    """Source files a run of the study executes: ``pipeline/<study>/study.py`` and every package
+    module it imports, transitively (the study's own modules, pipeline/data, pipeline/models, the
+    training engine, ...), read from the import statements. Editing one re-runs the study's jobs."""
+    _check(study)
+    stop = INTERFACE_MODULES | {f"pipeline.{study}.claims"}
+    return imports.closure((f"pipeline.{study}.study",), stop=stop)
+
+
+def claims_code(study: str) -> list[str]:
+    """Source files the study's claims execute (``pipeline/<study>/claims.py`` and its imports)."""
+    _check(study)
+    return imports.closure((f"pipeline.{study}.claims",))

@@ -62,7 +62,7 @@ def study_json(study):
 
 
 def study_code(study):
-    """The study's source files (its package and SHARED_CODE): editing them re-runs its jobs."""
+    """The source files the study's runs execute (study.py and its imports): editing them re-runs its jobs."""
     return studies.code_paths(study)
 
 

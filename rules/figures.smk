@@ -5,6 +5,7 @@ rule study_claims:
     input:
         metrics=lambda wildcards: run_metrics(wildcards.study),
         theory=lambda wildcards: theory_outputs(wildcards.study),
+        code=lambda wildcards: studies.claims_code(wildcards.study),
     output:
         str(OUT.study_claims_csv("{study}")),
     params:

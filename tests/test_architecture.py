@@ -1,45 +1,23 @@
-"""The shape of the package: no import cycles, and building the run table imports no torch."""
+"""The shape of the package: no import cycles, building the run table imports no torch, and the code
+a study's runs execute is what the workflow watches."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import networkx as nx
 
+from pipeline import studies
+from pipeline.core import imports
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "pipeline"
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _import_graph() -> nx.DiGraph:
-    """Every import statement (module level or inside a function) between modules of ``pipeline``."""
-    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(modules)
-    for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                assert node.level == 0, f"{path}: relative import (the package uses absolute imports)"
-                base = node.module or ""
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
-            for target in targets:
-                if target in modules and target != name:
-                    graph.add_edge(name, target)
-    return graph
 
 
 def test_pipeline_has_no_import_cycles() -> None:
-    cycles = list(nx.simple_cycles(_import_graph()))
+    graph = nx.DiGraph([(a, b) for a, targets in imports.graph().items() for b in targets])
+    cycles = list(nx.simple_cycles(graph))
     assert not cycles, f"import cycles in pipeline/: {cycles}"
 
 
@@ -52,6 +30,7 @@ def test_the_run_table_of_every_study_imports_no_torch() -> None:
         "config = validate({})\n"
         "tables = {s: studies.runs(s, config[s]) for s in studies.STUDIES}\n"
         "data = {s: studies.datasets(s, config[s]) for s in studies.STUDIES}\n"
+        "code = {s: studies.code_paths(s) for s in studies.STUDIES}\n"
         "heavy = sorted(m for m in ('torch', 'sympy', 'scipy', 'matplotlib') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
         "print(sum(len(t) for t in tables.values()))\n"
@@ -59,3 +38,17 @@ def test_the_run_table_of_every_study_imports_no_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) > 100
+
+
+def test_a_study_watches_the_code_its_runs_execute_and_not_its_claims() -> None:
+    consensus = studies.code_paths("consensus")
+    assert "pipeline/consensus/study.py" in consensus
+    assert "pipeline/decentralized/simulator.py" in consensus  # the shared engine
+    assert "pipeline/models/cnn1d.py" in consensus or any(p.startswith("pipeline/models/") for p in consensus)
+    assert "pipeline/data/partition.py" in consensus
+    for study in studies.STUDIES:
+        paths = studies.code_paths(study)
+        assert f"pipeline/{study}/study.py" in paths
+        assert not any(p.endswith("/claims.py") or p == "pipeline/results.py" for p in paths), study
+        assert f"pipeline/{study}/claims.py" in studies.claims_code(study)
+    assert not any(p.startswith("pipeline/decentralized") for p in studies.code_paths("nero"))

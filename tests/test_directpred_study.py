@@ -14,6 +14,7 @@ from helpers.records import context, execute_all, study_results
 
 from pipeline import studies
 from pipeline.core.config import ConfigError, section
+from pipeline.directpred import claims as claims_of
 from pipeline.directpred import study
 from pipeline.directpred.runs import CollapseRun, EigenmodesRun, LinearFlowRun, SSLRun
 from pipeline.results import Results
@@ -183,6 +184,8 @@ def test_config_errors_name_the_key() -> None:
         _table({"ssl": {"variants": ["directpred_every5"]}})
     with pytest.raises(ConfigError, match=r"directpred\.ssl\.per_dataset\.digits\.variants"):
         _table({"ssl": {"datasets": ["digits"], "per_dataset": {"digits": {"variants": ["linear_freqx"]}}}})
+    with pytest.raises(ConfigError, match="directpred_freq0"):
+        _table({"ssl": {"variants": ["directpred_freq0"]}})
     with pytest.raises(ConfigError, match=r"directpred\.ssl\.align_top_k"):
         _table({"ssl": {"align_top_k": 9, "track_top_k": 8}})
     with pytest.raises(ConfigError, match="unknown key"):
@@ -232,7 +235,7 @@ def test_resumed_run_gives_the_same_metrics(results: Results, tmp_path: Path) ->
 
 
 def test_claims_hold_on_the_simulations(results: Results) -> None:
-    rows = {c.claim_id: c for c in study.claims(results)}
+    rows = {c.claim_id: c for c in claims_of.claims(results)}
     for cid in (
         "theory",
         "fixed_point",
@@ -267,7 +270,7 @@ def test_claims_fail_on_bad_numbers(results: Results, tmp_path: Path) -> None:
     _edit(bad, bad.one(LinearFlowRun), "p_err_max", 0.05)
     _edit(bad, bad.one(SSLRun, variant="linear"), "probe_test_accuracy", 0.9)
     _edit(bad, bad.one(SSLRun, variant="directpred"), "probe_test_accuracy", 0.5)
-    rows = {c.claim_id: c for c in study.claims(bad)}
+    rows = {c.claim_id: c for c in claims_of.claims(bad)}
     assert not rows["fixed_point"].holds
     assert not rows["directpred_vs_linear_digits"].holds
     assert rows["directpred_vs_linear_digits"].measured == pytest.approx(-40.0)
@@ -276,7 +279,7 @@ def test_claims_fail_on_bad_numbers(results: Results, tmp_path: Path) -> None:
 def test_a_missing_ssl_run_makes_its_claim_fail(results: Results, tmp_path: Path) -> None:
     partial = _copy(results, tmp_path)
     partial.metrics_path(partial.one(SSLRun, variant="linear")).unlink()
-    rows = {c.claim_id: c for c in study.claims(partial)}
+    rows = {c.claim_id: c for c in claims_of.claims(partial)}
     assert not rows["directpred_vs_linear_digits"].holds
     assert not rows["real_encoder_alignment_digits"].holds
     assert rows["fixed_point"].holds

@@ -15,6 +15,7 @@ from helpers.records import context, record_run, study_results
 from analysis import fisher as figures
 from pipeline import studies
 from pipeline.core.config import ConfigError, section
+from pipeline.fisher import claims as claims_of
 from pipeline.fisher import study
 from pipeline.fisher.runs import ARMS, FisherRun
 from pipeline.results import Results
@@ -183,7 +184,7 @@ def _results(root: Path, good: bool) -> Results:
 @pytest.mark.parametrize("good", [True, False])
 def test_claims_follow_the_numbers(tmp_path: Path, good: bool) -> None:
     results = _results(tmp_path, good)
-    rows = {c.claim_id.removesuffix("_m"): c for c in study.claims(results)}
+    rows = {c.claim_id.removesuffix("_m"): c for c in claims_of.claims(results)}
     assert set(rows) == {
         "fisher_explosion",
         "small_lr_worse",

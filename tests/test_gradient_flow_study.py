@@ -14,6 +14,7 @@ from pipeline import studies
 from pipeline.core.bench import Benchmark
 from pipeline.core.config import ConfigError, section
 from pipeline.core.study import RunContext
+from pipeline.gradient_flow import claims as claims_of
 from pipeline.gradient_flow import study
 from pipeline.gradient_flow.history import HISTORY_COLUMNS
 from pipeline.gradient_flow.runs import DescentRun, MatrixFlowRun, ScalarFlowRun
@@ -74,7 +75,7 @@ def test_records_are_complete(results: Results) -> None:
 
 
 def test_all_claims_hold_on_tiny_config(results: Results) -> None:
-    claims = study.claims(results)
+    claims = claims_of.claims(results)
     ids = {c.claim_id for c in claims}
     assert {
         "conservation",
@@ -130,7 +131,7 @@ def test_a_bad_number_breaks_exactly_its_claim(
 ) -> None:
     copy = _copy_results(results, tmp_path)
     _edit_metrics(copy, run, key, value)
-    verdicts = {c.claim_id: c.holds for c in study.claims(copy)}
+    verdicts = {c.claim_id: c.holds for c in claims_of.claims(copy)}
     assert verdicts.pop(claim_id) is False
     assert all(verdicts.values()), verdicts
 
@@ -141,7 +142,7 @@ def test_a_failing_sympy_check_breaks_the_theory_claim(results: Results, tmp_pat
     theory = json.loads(path.read_text())
     theory["checks"]["scalar_lambda_conserved"]["passes"] = False
     path.write_text(json.dumps(theory))
-    claim = next(c for c in study.claims(copy) if c.claim_id == "theory")
+    claim = next(c for c in claims_of.claims(copy) if c.claim_id == "theory")
     assert claim.holds is False and claim.measured == 1.0
 
 

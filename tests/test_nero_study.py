@@ -12,6 +12,8 @@ from helpers.records import context, execute_all, record_run, study_results
 
 from pipeline import studies
 from pipeline.core.config import ConfigError, section
+from pipeline.core.fingerprint import discard_stale_checkpoint
+from pipeline.nero import claims as claims_of
 from pipeline.nero import study
 from pipeline.nero.runs import (
     AblationRun,
@@ -40,6 +42,15 @@ TINY: dict[str, Any] = {
 
 def _table(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return studies.runs("nero", section("nero", overrides))
+
+
+TASKS = ("mlp", "cnn", "lstm")
+OPTIMIZERS = ("nero", "sgd", "sgdm", "adam", "lamb")
+
+
+def _sweeps(tasks: Any, optimizers: Any = OPTIMIZERS) -> list[str]:
+    """Ids of the seed-0 sweeps of ``tasks`` × ``optimizers`` (default config)."""
+    return [f"sweep_{t}_{o}_s0" for t in tasks for o in optimizers]
 
 
 def _changed(base: dict[str, Any], other: dict[str, Any]) -> list[str]:
@@ -103,20 +114,23 @@ def test_changing_cnn_steps_re_runs_exactly_the_cnn_sweeps_and_the_ablation() ->
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"nero_beta": 0.99}, ["sweep_mlp_nero_s0", "sweep_cnn_nero_s0", "sweep_lstm_nero_s0", "ablation", "memory"]),
-        ({"sgd_momentum": 0.5}, ["sweep_mlp_sgdm_s0", "sweep_cnn_sgdm_s0", "sweep_lstm_sgdm_s0", "memory"]),
-        ({"sgd_grad_clip": 1.0}, [f"sweep_{t}_{o}_s0" for t in ("mlp", "cnn", "lstm") for o in ("sgd", "sgdm")]),
-        ({"lstm": {"bptt": 35}}, [f"sweep_lstm_{o}_s0" for o in ("nero", "sgd", "sgdm", "adam", "lamb")]),
-        ({"lstm": {"nhid": 32}}, [*(f"sweep_lstm_{o}_s0" for o in ("nero", "sgd", "sgdm", "adam", "lamb")), "memory"]),
-        ({"cnn": {"channels": [4]}}, [*(f"sweep_cnn_{o}_s0" for o in ("nero", "sgd", "sgdm", "adam", "lamb")), "ablation", "memory"]),
+        ({"nero_beta": 0.99}, [*_sweeps(TASKS, ["nero"]), "ablation", "memory"]),
+        ({"sgd_momentum": 0.5}, [*_sweeps(TASKS, ["sgdm"]), "memory"]),
+        ({"sgd_grad_clip": 1.0}, _sweeps(TASKS, ["sgd", "sgdm"])),
+        ({"lstm": {"bptt": 35}}, _sweeps(["lstm"])),
+        ({"lstm": {"nhid": 32}}, [*_sweeps(["lstm"]), "memory"]),
+        ({"cnn": {"channels": [4]}}, [*_sweeps(["cnn"]), "ablation", "memory"]),
+        ({"cnn": {"train_size": 100}}, [*_sweeps(["cnn"]), "ablation"]),
+        ({"mlp": {"depth": 5}}, [*_sweeps(["mlp"]), "memory"]),
         ({"ablation": {"lrs": [0.01]}}, ["ablation"]),
+        ({"lrs": [0.01]}, _sweeps(TASKS)),
     ],
-)  # fmt: skip
+)
 def test_one_key_re_runs_exactly_the_runs_that_read_it(
     overrides: dict[str, Any], expected: list[str]
 ) -> None:
     base = _table()
-    ablation = [run for run in base if run.startswith("ablation_")]
+    ablation = [run for run, spec in base.items() if isinstance(spec, AblationRun)]
     wanted = [run for name in expected for run in (ablation if name == "ablation" else [name])]
     assert sorted(_changed(base, _table(overrides))) == sorted(wanted)
 
@@ -137,12 +151,12 @@ def test_adding_a_seed_adds_the_s1_runs_and_leaves_the_s0_specs_equal() -> None:
 
 
 def test_relations_and_bad_names_are_rejected() -> None:
-    with pytest.raises(ConfigError, match="nero.mlp.depth"):
+    with pytest.raises(ConfigError, match=r"nero\.mlp\.depth"):
         _table({"mlp": {"depth": 0}})
     _table({"mlp": {"depth": 0}, "tasks": ["cnn"], "ablation": {"task": "cnn"}})  # the mlp is not run
     with pytest.raises(ConfigError, match="optimizers"):
         section("nero", {"optimizers": ["rmsprop"]})
-    with pytest.raises(ConfigError, match="ablation.task"):
+    with pytest.raises(ConfigError, match=r"ablation\.task"):
         section("nero", {"ablation": {"task": "lstm"}})
 
 
@@ -168,6 +182,29 @@ def test_tiny_sweep_records_every_lr_and_resumes(tmp_path: Path) -> None:
     assert (ctx.run_dir / "lr1e-02" / "checkpoint.pt").exists()
     again = study.execute(spec, ctx)  # finished checkpoints: same numbers at once
     assert again.metrics["per_lr"] == output.metrics["per_lr"]
+
+
+def test_a_changed_run_does_not_resume_its_stale_lr_checkpoints(tmp_path: Path) -> None:
+    """The CLI's fingerprint check reaches the lr checkpoints one level below the run directory."""
+    short = {**TINY, "lrs": [1.0e-2]}
+    longer = {**short, "mlp": {**TINY["mlp"], "steps": 8}}
+    first = study_results("nero", short, tmp_path / "a")
+    spec = first.one(SweepRun, task="mlp", optimizer="nero")
+    ctx = context(first, spec)
+    ctx.run_dir.mkdir(parents=True)
+    assert not discard_stale_checkpoint(ctx.run_dir, "short")
+    done = study.execute(spec, ctx)
+    assert (ctx.run_dir / "lr1e-02" / "checkpoint.pt").exists()
+    assert not discard_stale_checkpoint(ctx.run_dir, "short")  # same fingerprint: kept
+    assert study.execute(spec, ctx).metrics == done.metrics
+    assert discard_stale_checkpoint(ctx.run_dir, "longer")  # what the CLI does after a config change
+    long_spec = study_results("nero", longer, tmp_path / "a").one(SweepRun, task="mlp", optimizer="nero")
+    rerun = study.execute(long_spec, ctx)
+    fresh_results = study_results("nero", longer, tmp_path / "b")
+    fresh = study.execute(long_spec, context(fresh_results, long_spec))
+    assert (
+        rerun.metrics["per_lr"] == fresh.metrics["per_lr"] and rerun.metrics["per_lr"]["1e-02"]["steps"] == 8
+    )
 
 
 def test_memory_table_matches_closed_form(tmp_path: Path) -> None:
@@ -213,7 +250,7 @@ def _claims(tmp_path: Path, nero_mlp: dict, adam_mlp: dict, nero_cnn: dict, adam
     rows = [{"task": "cnn", "optimizer": "nero", "state_numel": ratio * 1000}]
     rows.append({"task": "cnn", "optimizer": "adam", "state_numel": 1000})
     record_run(results.run_dir(results.one(MemoryRun)), {"memory": rows})
-    return {c.claim_id: c for c in study.claims(results)}
+    return {c.claim_id: c for c in claims_of.claims(results)}
 
 
 def test_claims_hold_on_good_results(tmp_path: Path) -> None:
@@ -229,7 +266,7 @@ def test_claims_hold_on_good_results(tmp_path: Path) -> None:
     assert claims["nero_default_vs_tuned_cnn"].holds  # 1 point behind Adam's best
     assert claims["deep_mlp_nero_beats_sgd_adam"].measured == pytest.approx(40.0)
     assert claims["deep_mlp_nero_beats_sgd_adam"].holds
-    assert "depth 20" in claims["deep_mlp_nero_beats_sgd_adam"].text
+    assert "depth 20" in claims["deep_mlp_nero_beats_sgd_adam"].claim
     assert claims["nero_state_vs_adam_cnn"].holds
     assert claims["nero_state_vs_adam_cnn"].evidence == "figures/smoke/nero/memory.png"
     assert claims["nero_best_lr_near_default"].evidence == "figures/smoke/nero/lr_sweep.png"
@@ -261,7 +298,7 @@ def test_tiny_study_end_to_end_claims_and_figures(tmp_path: Path) -> None:
     }
     results = execute_all("nero", overrides, tmp_path / "results")
     assert len(results.finished()) == 3 + 2 + 1
-    ids = {c.claim_id for c in study.claims(results)}
+    ids = {c.claim_id for c in claims_of.claims(results)}
     assert {
         "nero_default_vs_tuned_mlp",
         "deep_mlp_nero_beats_sgd_adam",

@@ -20,6 +20,7 @@ from pipeline.core.bench import Benchmark
 from pipeline.core.config import ConfigError, section
 from pipeline.data.partition import class_entropy, dirichlet_lists
 from pipeline.decentralized.runner import load_data, make_shards
+from pipeline.qgm import claims as claims_of
 from pipeline.qgm import study, training
 from pipeline.qgm.runs import METHODS, QgmRun
 from pipeline.qgm.runs import spec as qgm_spec
@@ -39,10 +40,9 @@ def _runs(overrides: dict[str, Any] | None = None) -> dict[str, QgmRun]:
 # ------------------------------------------------------------------------------------------ run table
 
 
-def test_registered_with_shared_code() -> None:
+def test_registered_and_watching_the_shared_engine() -> None:
     assert studies.implementation("qgm") is study
-    assert studies.shared_code("qgm") == ("pipeline/decentralized",)
-    assert all(Path(__file__).resolve().parents[1].joinpath(p).is_dir() for p in studies.shared_code("qgm"))
+    assert "pipeline/decentralized/algorithms.py" in studies.code_paths("qgm")
     assert not studies.has_theory("qgm")
     assert studies.datasets("qgm", section("qgm")) == ["mnist1d"]
 
@@ -246,7 +246,7 @@ def _good_accuracy() -> dict[tuple[str, float], float]:
 
 
 def _verdicts(tmp_path: Path, accuracy, xi) -> dict[str, bool]:
-    rows = study.claims(_write(tmp_path, accuracy, xi))
+    rows = claims_of.claims(_write(tmp_path, accuracy, xi))
     assert all(row.study == "qgm" and row.scale == "smoke" for row in rows)
     assert all(row.evidence.startswith("figures/smoke/qgm/") for row in rows)
     return {row.claim_id: row.holds for row in rows}

@@ -18,6 +18,7 @@ from pipeline.core.bench import Benchmark
 from pipeline.core.config import ConfigError, section
 from pipeline.core.seeding import derive_seed
 from pipeline.results import Results
+from pipeline.selfish_rnn import claims as claims_of
 from pipeline.selfish_rnn import experiment, study
 from pipeline.selfish_rnn.corpus import load_corpus, synthetic_stream
 from pipeline.selfish_rnn.runs import SelfishRun
@@ -206,7 +207,7 @@ def test_resume_gives_the_same_metrics(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_claims_from_the_tiny_run(results: Results):
-    rows = study.claims(results)
+    rows = claims_of.claims(results)
     ids = [row.claim_id for row in rows]
     assert ids == [
         "snt_asgd_helps_static",
@@ -260,7 +261,7 @@ def test_claims_can_fail(tmp_path: Path):
         budget_error=2.0,
         spread=0.001,
     )
-    rows = {row.claim_id: row for row in study.claims(results)}
+    rows = {row.claim_id: row for row in claims_of.claims(results)}
     assert not any(row.holds for row in rows.values()), rows
     assert rows["best_sparse_vs_dense"].measured == pytest.approx(120.0 / 90.0)
     assert rows["snt_asgd_helps_static"].measured == pytest.approx(-10.0)
@@ -282,7 +283,7 @@ def test_claims_hold_on_good_numbers(tmp_path: Path):
             ("selfish", "sntasgd"): 90.0,
         },
     )
-    rows = {row.claim_id: row for row in study.claims(results)}
+    rows = {row.claim_id: row for row in claims_of.claims(results)}
     assert all(row.holds for row in rows.values()), rows
 
 
@@ -300,7 +301,7 @@ def test_missing_runs_break_their_claims(tmp_path: Path):
             ("selfish", "sgd"): 105.0,
         },
     )
-    rows = {row.claim_id: row for row in study.claims(results)}
+    rows = {row.claim_id: row for row in claims_of.claims(results)}
     assert math.isnan(rows["snt_asgd_helps_selfish"].measured) and not rows["snt_asgd_helps_selfish"].holds
     assert rows["snt_asgd_helps_static"].holds
 

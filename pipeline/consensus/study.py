@@ -11,12 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.consensus import toy, training
-from pipeline.consensus.claims import claims
 from pipeline.consensus.runs import PhaseRun, QuadraticRun, ScaleRun
 from pipeline.core.study import RunContext, RunOutput
 from pipeline.decentralized.topology import mixing_matrix, spectral_gap
-
-__all__ = ["claims", "execute", "theory"]
 
 
 def execute(spec: ScaleRun | PhaseRun | QuadraticRun, ctx: RunContext) -> RunOutput:

@@ -1,6 +1,7 @@
 """A run's fingerprint: its resolved config plus the source of the package that computes it.
 
-A checkpoint (any ``*.pt`` in the run directory) is resumed only by a run with the same fingerprint.
+A checkpoint (any ``*.pt`` in the run directory or below it, e.g. a sweep's ``lr<lr>/checkpoint.pt``)
+is resumed only by a run with the same fingerprint.
 Snakemake re-runs a job when its params or code change, and deletes the declared outputs, but not
 the checkpoints; without this check a re-run would resume (or, if finished, simply return) the stale
 run.
@@ -36,13 +37,14 @@ def run_fingerprint(run_config: dict[str, Any], run_id: str) -> str:
 
 
 def discard_stale_checkpoint(run_dir: Path, fingerprint: str) -> bool:
-    """Delete the run's checkpoints (``run_dir/*.pt``) unless written under ``fingerprint``; record it.
+    """Delete the run's checkpoints (``*.pt`` anywhere under ``run_dir``) unless written under
+    ``fingerprint``; record it.
 
     Returns True when stale checkpoints were removed.
     """
     marker = run_dir / FINGERPRINT_FILE
     previous = marker.read_text().strip() if marker.exists() else None
-    checkpoints = sorted(run_dir.glob("*.pt"))
+    checkpoints = sorted(run_dir.rglob("*.pt"))
     stale = bool(checkpoints) and previous != fingerprint
     for path in checkpoints if stale else []:
         log.warning("discarding %s: written by a different config or code", path)

@@ -1,16 +1,18 @@
 """The interface every study keeps: typed run specs, what a run receives, and what it returns.
 
-A study ``pipeline/<study>/`` is two modules:
+A study ``pipeline/<study>/`` has three modules the workflow calls:
 
 ``runs.py`` (the manifest; imports no torch, so building the workflow's DAG is fast)
     ``SPECS``: its :class:`RunSpec` classes; ``runs(section) -> dict[str, RunSpec]``: the runs its
     (schema-resolved) config section asks for, keyed by ``spec.id``; ``datasets(section)``: the prepared
-    datasets the runs read; ``SHARED_CODE``: packages outside ``pipeline/<study>`` whose edits re-run it;
-    ``HAS_THEORY``: whether it has a symbolic (sympy) step.
+    datasets the runs read; ``HAS_THEORY``: whether it has a symbolic (sympy) step.
 ``study.py`` (the implementation)
-    ``execute(spec, ctx) -> RunOutput``: compute one run; ``claims(results) -> list[Claim]``: the paper's
-    claims from stored results (:class:`pipeline.results.Results`); ``theory(section) -> dict`` when
-    ``HAS_THEORY``.
+    ``execute(spec, ctx) -> RunOutput``: compute one run; ``theory(section) -> dict`` when ``HAS_THEORY``.
+    The workflow re-runs the study's jobs when ``study.py`` or any package module it imports changes
+    (:func:`pipeline.studies.code_paths`).
+``claims.py``
+    ``claims(results) -> list[Claim]``: the paper's claims from stored results
+    (:class:`pipeline.results.Results`); editing it re-computes claims, never runs.
 
 A run spec is a frozen dataclass holding everything one run reads (the workflow passes it, and only it,
 as the job's params: editing one key re-runs exactly the runs whose spec holds it). Its ``id`` is derived

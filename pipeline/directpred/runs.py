@@ -19,7 +19,6 @@ from pipeline.core.config import ConfigError
 from pipeline.core.study import RunSpec
 
 HAS_THEORY = True
-SHARED_CODE: tuple[str, ...] = ()
 
 PREDICTORS = ("linear", "twolayer", "directpred")
 NOT_PER_DATASET = ("datasets", "per_dataset")  # the ssl keys that ssl.per_dataset cannot override
@@ -156,9 +155,10 @@ SPECS = (LinearFlowRun, CollapseRun, EigenmodesRun, SSLRun)
 
 
 def parse_variant(variant: str) -> tuple[str, int]:
-    """``directpred_freq5`` → ("directpred", 5); ``linear`` → ("linear", 1); ValueError otherwise."""
+    """``directpred_freq5`` → ("directpred", 5); ``linear`` → ("linear", 1); ValueError otherwise (N ≥ 1)."""
     predictor, marker, freq = variant.partition("_freq")
-    if predictor not in PREDICTORS or (marker and not (freq.isdecimal() and freq.isascii())):
+    valid = not marker or (freq.isascii() and freq.isdecimal() and int(freq) >= 1)
+    if predictor not in PREDICTORS or not valid:
         raise ValueError(f"unknown predictor variant {variant!r}: use linear, twolayer, directpred[_freqN]")
     return predictor, int(freq or 1)
 
@@ -174,10 +174,6 @@ def _key(section: dict[str, Any], dataset: str, name: str) -> str:
     if name in section["ssl"]["per_dataset"].get(dataset, {}):
         return f"directpred.ssl.per_dataset.{dataset}.{name}"
     return f"directpred.ssl.{name}"
-
-
-def _tuple(values: Any) -> tuple[Any, ...]:
-    return tuple(values)
 
 
 def ssl_settings(section: dict[str, Any], dataset: str) -> SSLSettings:
@@ -199,11 +195,11 @@ def ssl_settings(section: dict[str, Any], dataset: str) -> SSLSettings:
     return SSLSettings(
         **{
             **read,
-            "channels": _tuple(ssl["channels"]) if small_cnn else None,
-            "crop_scale": _tuple(ssl["crop_scale"]) if gray else None,
+            "channels": tuple(ssl["channels"]) if small_cnn else None,
+            "crop_scale": tuple(ssl["crop_scale"]) if gray else None,
             "jitter": ssl["jitter"] if gray else None,
             "noise_std": ssl["noise_std"] if gray else None,
-            "probe_weight_decays": _tuple(ssl["probe_weight_decays"]),
+            "probe_weight_decays": tuple(ssl["probe_weight_decays"]),
         }
     )
 
@@ -232,7 +228,7 @@ def simulation_specs(section: dict[str, Any]) -> list[RunSpec]:
         CollapseRun(
             flow=flow,
             collapse_eta=linear["collapse_eta"],
-            threshold_ratios=_tuple(linear["threshold_ratios"]),
+            threshold_ratios=tuple(linear["threshold_ratios"]),
             threshold_steps=linear["threshold_steps"],
             threshold_dt=linear["threshold_dt"],
         ),
@@ -245,12 +241,12 @@ def simulation_specs(section: dict[str, Any]) -> list[RunSpec]:
             n_points=sweeps["n_points"],
             p0=sweeps["p0"],
             s0=sweeps["s0"],
-            etas=_tuple(sweeps["etas"]),
-            betas=_tuple(sweeps["betas"]),
-            portrait_etas=_tuple(sweeps["portrait_etas"]),
+            etas=tuple(sweeps["etas"]),
+            betas=tuple(sweeps["betas"]),
+            portrait_etas=tuple(sweeps["portrait_etas"]),
             portrait_grid=sweeps["portrait_grid"],
-            portrait_p_range=_tuple(sweeps["portrait_p_range"]),
-            portrait_s_range=_tuple(sweeps["portrait_s_range"]),
+            portrait_p_range=tuple(sweeps["portrait_p_range"]),
+            portrait_s_range=tuple(sweeps["portrait_s_range"]),
         ),
     ]
 

@@ -15,10 +15,7 @@ from pipeline.core.seeding import derive_seed
 from pipeline.core.study import RunContext, RunOutput
 from pipeline.directpred import experiment, simulations
 from pipeline.directpred import theory as symbolic
-from pipeline.directpred.claims import claims
 from pipeline.directpred.runs import CollapseRun, EigenmodesRun, LinearFlowRun, SSLRun
-
-__all__ = ["claims", "execute", "theory"]
 
 STUDY = "directpred"
 

@@ -18,7 +18,6 @@ from pipeline.core.config import ConfigError
 from pipeline.core.study import RunSpec
 
 ARMS: tuple[str, ...] = ("small", "large", "small_fp", "small_gp", "noisy", "noisy_fp")
-SHARED_CODE: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,7 @@ from pathlib import Path
 
 from pipeline.core.study import RunContext, RunOutput
 from pipeline.fisher import experiment
-from pipeline.fisher.claims import claims
 from pipeline.fisher.runs import FisherRun
-
-__all__ = ["claims", "execute"]
 
 
 def execute(spec: FisherRun, ctx: RunContext) -> RunOutput:

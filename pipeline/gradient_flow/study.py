@@ -14,10 +14,7 @@ from typing import Any
 from pipeline.core.study import RunContext, RunOutput
 from pipeline.gradient_flow import descent, matrix, scalar
 from pipeline.gradient_flow import theory as symbolic
-from pipeline.gradient_flow.claims import claims
 from pipeline.gradient_flow.runs import DescentRun, MatrixFlowRun, ScalarFlowRun
-
-__all__ = ["claims", "execute", "theory"]
 
 
 def execute(spec: ScalarFlowRun | MatrixFlowRun | DescentRun, ctx: RunContext) -> RunOutput:

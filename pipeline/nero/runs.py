@@ -35,7 +35,6 @@ ABLATION: dict[str, tuple[bool, bool]] = {
 }
 CLASSIFIER_TASKS: tuple[str, ...] = ("mlp", "cnn", "resnet")
 LANGUAGE_TASKS: tuple[str, ...] = ("lstm",)
-SHARED_CODE: tuple[str, ...] = ()
 
 # The section keys each optimiser reads (pipeline.nero.tasks.make_optimizer; the clip in pipeline.nero.train).
 _HYPERPARAMETERS: dict[str, tuple[str, ...]] = {

@@ -9,12 +9,9 @@ The optimiser is :mod:`~pipeline.nero.optimizer`; tasks, models and the optimise
 from __future__ import annotations
 
 from pipeline.core.study import RunContext, RunOutput
-from pipeline.nero.claims import claims
 from pipeline.nero.memory import memory_table
 from pipeline.nero.runs import AblationRun, ClassifierSweepRun, LanguageSweepRun, MemoryRun
 from pipeline.nero.sweep import run_sweep
-
-__all__ = ["claims", "execute"]
 
 
 def execute(

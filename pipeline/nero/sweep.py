@@ -3,7 +3,8 @@
 metrics of a sweep hold ``per_lr`` (lr string -> final metrics), the ``score`` used to rank learning rates
 (test accuracy for classifiers, minus the validation loss for the language model) and ``best_lr``; the
 history holds every lr's curve with an ``lr`` column. Diverged learning rates are kept with
-``diverged_at_step``. Each lr is a resumable engine run in ``<run_dir>/lr<lr>/``.
+``diverged_at_step``. Each lr is a resumable engine run in ``<run_dir>/lr<lr>/`` (``pipeline.cli run``
+discards those checkpoints when the run's spec or code changed, see pipeline.core.fingerprint).
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ def score_of(task: str, metrics: dict[str, float]) -> float:
     return -value if task in LANGUAGE_TASKS else value
 
 
+def lr_dir(run_dir: Path, lr: float) -> Path:
+    """``run_dir/lr<lr>/``: the resumable engine run of one learning rate."""
+    path = Path(run_dir) / f"lr{lr_key(lr)}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def run_sweep(spec: ClassifierSweepRun | LanguageSweepRun | AblationRun, ctx: RunContext) -> RunOutput:
     """Train ``spec.optimizer`` at every lr of ``spec.lrs`` on ``spec.task`` (an ablation: on its task).
 
@@ -45,10 +53,16 @@ def run_sweep(spec: ClassifierSweepRun | LanguageSweepRun | AblationRun, ctx: Ru
         trainer = train_classifier
     per_lr, frames = {}, []
     for lr in spec.lrs:
-        run_dir = Path(ctx.run_dir) / f"lr{lr_key(lr)}"
-        run_dir.mkdir(parents=True, exist_ok=True)
         metrics, history = trainer(
-            spec.settings, data, optimizer, lr, seed, spec.optim, spec.training, run_dir, ctx.device
+            spec.settings,
+            data,
+            optimizer,
+            lr,
+            seed,
+            spec.optim,
+            spec.training,
+            lr_dir(ctx.run_dir, lr),
+            ctx.device,
         )
         per_lr[lr_key(lr)] = {"lr": lr, **metrics}
         frames.append(history.assign(lr=lr))

@@ -21,7 +21,6 @@ from typing import Any
 from pipeline.core.config import ConfigError
 from pipeline.core.study import RunSpec
 
-SHARED_CODE = ("pipeline/decentralized",)  # the engine every run trains with
 METHODS = ("allreduce_sgdm_n", "dsgd", "dsgdm_n", "qg_dsgdm_n", "d2", "gradient_tracking")
 REFERENCE = "allreduce_sgdm_n"
 MOMENTUM_FREE = ("dsgd", "d2")  # the engine runs them with momentum 0 (pipeline.decentralized.runner)

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from pipeline.core.study import RunContext, RunOutput
 from pipeline.qgm import training
-from pipeline.qgm.claims import claims
 from pipeline.qgm.runs import QgmRun
-
-__all__ = ["claims", "execute"]
 
 
 def execute(spec: QgmRun, ctx: RunContext) -> RunOutput:

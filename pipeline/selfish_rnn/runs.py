@@ -21,8 +21,6 @@ SPARSE_METHODS = ("static", "set", "selfish")
 DYNAMIC_METHODS = ("set", "selfish")
 OPTIMIZERS = ("sgd", "sntasgd")
 
-SHARED_CODE: tuple[str, ...] = ()
-
 
 @dataclass(frozen=True)
 class SelfishRun(RunSpec):

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from pipeline.core.study import RunContext, RunOutput
 from pipeline.selfish_rnn import experiment
-from pipeline.selfish_rnn.claims import claims
 from pipeline.selfish_rnn.runs import SelfishRun
-
-__all__ = ["claims", "execute"]
 
 
 def execute(spec: SelfishRun, ctx: RunContext) -> RunOutput:

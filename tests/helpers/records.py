@@ -13,7 +13,7 @@ from pipeline.core.atomic import atomic_write_json
 from pipeline.core.config import section
 from pipeline.core.records import write_history, write_metrics
 from pipeline.core.study import RunContext, RunSpec
-from pipeline.paths import Outputs
+from pipeline.paths import RAW, Outputs
 from pipeline.results import Results
 
 
@@ -45,7 +45,9 @@ def study_results(study: str, overrides: dict[str, Any], root: Path, scale: str 
     return Results.from_config(study, section(study, overrides), Outputs(scale, Path(root)), scale)
 
 
-def context(results: Results, spec: RunSpec, seed: int = 0, device: str = "cpu") -> RunContext:
+def context(
+    results: Results, spec: RunSpec, seed: int = 0, device: str = "cpu", data_root: Path = RAW
+) -> RunContext:
     """The :class:`RunContext` the CLI would give ``spec``."""
     return RunContext(
         study=results.study,
@@ -53,6 +55,7 @@ def context(results: Results, spec: RunSpec, seed: int = 0, device: str = "cpu")
         scale=results.scale,
         device=device,
         run_dir=results.run_dir(spec),
+        data_root=Path(data_root),
         study_dir=results.outputs.study_dir(results.study),
     )
 
