@@ -6,7 +6,7 @@ rule prepare_dataset:
         meta=str(paths.prepared_meta("{dataset}")),
     params:
         data_root=config["data_root"],
-        out=str(paths.PREPARED),
+        out=lambda wildcards, output: Path(output.meta).parent.parent,
     conda:
         "../envs/pipeline.yaml"
     log:

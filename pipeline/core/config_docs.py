@@ -29,7 +29,7 @@ scale, so `config/config.yaml` only names the scale; `config/smoke.yaml` (tests 
 snakemake --cores all                                   # default scale (config/config.yaml)
 snakemake --cores all --configfile config/smoke.yaml    # smoke overlay
 snakemake --cores all --config seed=1 tag=seed1 'nero={seeds: 2, cnn: {steps: 300}}'
-dvc exp run -S 'config/config.yaml:nero.seeds=2'
+dvc exp run -S 'config/config.yaml:++nero.seeds=2'
 ```
 
 An unknown key or a value of the wrong type stops the workflow with one line naming the key. Each run's
