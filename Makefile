@@ -1,5 +1,5 @@
 # The two commands:  make run  (set-up + the whole default pipeline)  and  make test.
-# Everything else: make bench, make lint, make smoke, make clean.
+# `make help` lists every target.
 VENV   ?= .venv
 PYTHON ?= python3
 CORES  ?= all
@@ -7,34 +7,42 @@ BIN    := $(abspath $(VENV))/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup debs run smoke test bench lint clean
+.PHONY: help setup debs run claims smoke test bench lint clean
 
-setup: $(STAMP) debs
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
+
+setup: $(STAMP) debs  ## create .venv with the pinned packages and install the Debian data packages
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-debs:
+debs:  ## install the Debian packages the default data comes from (when apt is usable)
 	@bash scripts/install-debs.sh
 
-run: setup
+run: setup  ## the whole default-scale pipeline, then the claims summary
 	snakemake --cores $(CORES)
+	@python -m pipeline.cli summary --tag default
 
-smoke: setup
+claims:  ## print the claims summary of the last default-scale run
+	@$(BIN)/python -m pipeline.cli summary --tag default
+
+smoke: setup  ## the workflow at smoke scale (minutes)
 	snakemake --cores $(CORES) --configfile config/smoke.yaml
+	@python -m pipeline.cli summary --tag smoke
 
-test: setup
+test: setup  ## the test suite (unit, theory, workflow smoke run, DVC round trip)
 	pytest
 
-bench: setup
+bench: setup  ## benchmarks: speed ratios measured side by side (results/bench.json)
 	python -m pipeline.bench
 
-lint: setup
+lint: setup  ## ruff check, ruff format --check, snakemake --lint
 	ruff check .
 	ruff format --check .
 	snakemake --lint
 
-clean:
+clean:  ## delete every output (results, figures, report, logs)
 	rm -rf results figures report logs .snakemake

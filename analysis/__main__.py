@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from pipeline import paths
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs = paths.Outputs(given["tag"])
     results = Results.from_config(args.study, given["section"], outputs, given["scale"])
     out = args.out or outputs.figure_dir(args.study)
+    np.random.seed(0)  # seaborn's jitter draws from numpy's global generator: same results, same figures
     module.plot(results, out)
     missing = [
         s for s in module.CAPTIONS if not (out / f"{s}.png").exists() or not (out / f"{s}.pdf").exists()
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: analysis/{args.study}.py did not write {missing}", file=sys.stderr)
         return 1
-    atomic_write_json(out / "captions.json", module.CAPTIONS)
+    captions = [{"stem": stem, "caption": caption} for stem, caption in module.CAPTIONS.items()]
+    atomic_write_json(out / "captions.json", captions)  # a list: the study's order survives
     return 0
 
 

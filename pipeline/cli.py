@@ -7,7 +7,8 @@ killed job never leaves a partial output behind. What a rule passes (see rules/c
   run's own spec, see :mod:`pipeline.core.study`), plus ``--run-dir``, ``--data-root``, ``--threads`` and
   ``--gpus``, which do not change a result and so are not params;
 - ``theory``: ``--section-json``, the study's config section;
-- ``claims``: ``--study-json`` = ``{"scale", "tag", "section"}``; claims read the results of that tag.
+- ``claims``: ``--study-json`` = ``{"scale", "tag", "section"}``; claims read the results of that tag;
+- ``aggregate``, ``report``: the whole table and the HTML page; ``summary``: the verdicts on a terminal.
 """
 
 from __future__ import annotations
@@ -89,40 +90,62 @@ def results_of(study: str, study_json: str) -> Any:
 
 
 def cmd_claims(args: argparse.Namespace) -> None:
-    """Write a study's claims (verdicts computed from its stored results) to its claims.csv."""
+    """Write a study's claims (verdicts computed from its stored results): claims.csv (the contract's
+    columns) and claims.json (every field, with the documented notes and interval methods)."""
     rows = studies.claims_module(args.study).claims(results_of(args.study, args.study_json))
     claims_mod.write_csv(rows, args.out)
+    atomic_write_json(args.out.with_suffix(".json"), claims_mod.records(rows))
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    """Concatenate the studies' claims into results/claims.csv and a DVC metrics summary."""
-    rows = [row for path in args.inputs for row in claims_mod.read_csv(path)]
-    claims_mod.write_csv([claims_mod.Claim(**row) for row in rows], args.out)
+    """Merge the studies' claims into results/<tag>/claims.csv and the DVC metrics results/<tag>/claims.json
+    (per study: counts by kind and verdict, and each claim's estimate, interval and verdict)."""
+    from pipeline.report import counts
+
+    records = [row for path in args.inputs for row in json.loads(Path(path).read_text())]
+    claims_mod.write_csv([claims_mod.Claim(**row) for row in records], args.out)
     summary: dict[str, Any] = {}
-    for row in rows:
-        entry = summary.setdefault(row["study"], {"claims": 0, "hold": 0, "measured": {}})
-        entry["claims"] += 1
-        entry["hold"] += row["holds"] == "True"
-        entry["measured"][row["claim_id"]] = _number(row["measured"])
+    for row in records:
+        entry = summary.setdefault(row["study"], {"claims": {}})
+        entry["claims"][row["claim_id"]] = {
+            key: row[key] for key in ("kind", "estimate", "ci_low", "ci_high", "n", "verdict")
+        }
+    for study, entry in summary.items():
+        entry["counts"] = counts([row for row in records if row["study"] == study])
     atomic_write_json(args.metrics, summary)
-
-
-def _number(text: str) -> float | bool | str:
-    if text in ("True", "False"):
-        return text == "True"
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from pipeline.report import write_report
 
+    config = json.loads(args.config_json) if args.config_json else None
+    write_report(args.studies, outputs=paths.Outputs(args.tag), out=args.out, config=config, bench=args.bench)
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    """Print, per study, reproductions held / inconclusive / failed, checks passed, and every claim that
+    does not hold (what `make run` ends with; `make claims` alone)."""
+    from pipeline.report import counts, interval_text, study_claims
+
     outputs = paths.Outputs(args.tag)
-    write_report(
-        args.studies, out=args.out, claims_csv=outputs.claims_csv, figures=outputs.figures, bench=args.bench
-    )
+    if not outputs.claims_csv.exists():
+        raise SystemExit(f"no claims yet under {outputs.results}: run `make run` (or snakemake) first")
+    order = list(dict.fromkeys(row["study"] for row in claims_mod.read_csv(outputs.claims_csv)))
+    print(f"claims of {outputs.results} (report: {outputs.report_html})")
+    for study in order:
+        claims = study_claims(outputs, study)
+        c = counts(claims)
+        held = f"{c['holds']} hold, {c['inconclusive']} inconclusive, {c['fails']} fail"
+        print(f"{study:14s} reproductions: {held} (of {c['reproductions']});  "
+              f"checks: {c['checks_passed']}/{c['checks']} pass")  # fmt: skip
+        for claim in claims:
+            if claim["verdict"] != "holds":
+                mark = "x" if claim["verdict"] == "fails" else "?"
+                threshold = claims_mod.format_number(claim["threshold"], 4)
+                print(
+                    f"   {mark} {claim['claim_id']} ({claim['kind']}): {interval_text(claim)} vs "
+                    f"{claim['comparison']} {threshold}: {claim['verdict']}"
+                )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     claims.set_defaults(func=cmd_claims)
 
     aggregate = sub.add_parser("aggregate", help="merge per-study claims into results/<tag>/claims.csv")
-    aggregate.add_argument("inputs", type=Path, nargs="+")
+    aggregate.add_argument("inputs", type=Path, nargs="+", help="the studies' claims.json")
     aggregate.add_argument("--out", type=Path, required=True)
     aggregate.add_argument("--metrics", type=Path, required=True)
     aggregate.set_defaults(func=cmd_aggregate)
@@ -161,8 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("studies", nargs="+")
     report.add_argument("--tag", required=True, help="the output tree: results/<tag>/, figures/<tag>/")
     report.add_argument("--bench", type=Path, default=paths.BENCH_JSON)
+    report.add_argument("--config-json", default=None, help="the validated config (shown as provenance)")
     report.add_argument("--out", type=Path, required=True)
     report.set_defaults(func=cmd_report)
+
+    summary = sub.add_parser("summary", help="print the claims' verdicts per study")
+    summary.add_argument("--tag", default="default", help="the output tree (default: default)")
+    summary.set_defaults(func=cmd_summary)
     return parser
 
 

@@ -7,7 +7,7 @@ Outputs live in one tree per *tag* (the config key ``tag``, by default the scale
 never overwrites the default-scale results::
 
     results/<tag>/<study>/<run>/{metrics.json,history.csv,run.log,benchmark.tsv,checkpoint.pt}
-    results/<tag>/<study>/{theory.json,claims.csv}
+    results/<tag>/<study>/{theory.json,claims.csv,claims.json}
     results/<tag>/{claims.csv,claims.json}
     figures/<tag>/<study>/{<stem>.png,<stem>.pdf,captions.json}
     report/<tag>/index.html
@@ -88,6 +88,10 @@ class Outputs:
 
     def study_claims_csv(self, study: str) -> Path:
         return self.results / study / "claims.csv"
+
+    def study_claims_json(self, study: str) -> Path:
+        """Every field of the study's claims (with notes and interval methods), read by the report."""
+        return self.results / study / "claims.json"
 
     def figure_dir(self, study: str) -> Path:
         return self.figures / study

@@ -7,7 +7,8 @@ rule study_claims:
         theory=lambda wildcards: theory_outputs(wildcards.study),
         code=lambda wildcards: studies.claims_code(wildcards.study),
     output:
-        str(OUT.study_claims_csv("{study}")),
+        csv=str(OUT.study_claims_csv("{study}")),
+        records=str(OUT.study_claims_json("{study}")),
     params:
         study_json=lambda wildcards: study_json(wildcards.study),
     conda:
@@ -16,7 +17,7 @@ rule study_claims:
         str(OUT.log("claims", "{study}")),
     shell:
         "python -m pipeline.cli claims {wildcards.study} --study-json {params.study_json:q} "
-        "--out {output} > {log} 2>&1"
+        "--out {output.csv} > {log} 2>&1"
 
 
 rule figures:

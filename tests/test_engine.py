@@ -125,6 +125,38 @@ def test_non_finite_loss_ends_the_run_cleanly_and_is_recorded(tmp_path):
     assert again.resumed_from == 7 and again.diverged_at_step == 7
 
 
+def test_a_loss_held_far_above_its_start_is_divergence(tmp_path):
+    """lr 50 in a sweep: the loss jumps from 2.3 (chance) to about 20 and stays there, never NaN."""
+
+    def step(index, batch):
+        return {"loss": 2.3 if index == 0 else 20.0}
+
+    spec = TrainSpec(steps=100, divergence_window=10, checkpoint_path=tmp_path / "c.pt", checkpoint_every=4)
+    result = train(spec, step, lambda i: None, {})
+    assert result.diverged and result.diverged_at_step == 10  # the first full window (steps 1-10)
+    assert result.metrics["divergence_ratio"] == pytest.approx((2.3 + 9 * 20.0) / 10 / 2.3)
+    again = train(spec, step, lambda i: None, {})
+    assert again.resumed_from == 10 and again.diverged_at_step == 10
+    result_nan = train(TrainSpec(steps=5), lambda i, b: {"loss": float("inf")}, lambda i: None, {})
+    assert result_nan.diverged_at_step == 1 and result_nan.metrics["divergence_ratio"] == math.inf
+
+
+@pytest.mark.parametrize(
+    ("losses", "factor", "diverged"),
+    [
+        ([2.3] + [8.0] * 5 + [1.0] * 94, 3.0, False),  # a transient spike shorter than the window
+        ([2.3] + [6.0] * 99, 3.0, False),  # held above the start, but below 3x
+        ([2.3] + [20.0] * 99, 0.0, False),  # the rule switched off
+        ([-2.0] + [-0.5] * 99, 3.0, False),  # a negative loss (BYOL's cosine): the rule does not apply
+        ([2.3] + [7.5] * 99, 3.0, True),
+    ],
+)
+def test_the_divergence_rule_needs_a_sustained_multiple_of_a_positive_first_loss(losses, factor, diverged):
+    spec = TrainSpec(steps=len(losses), divergence_factor=factor, divergence_window=20)
+    result = train(spec, lambda i, b: {"loss": losses[i]}, lambda i: None, {})
+    assert result.diverged is diverged
+
+
 def test_real_divergence_at_a_too_large_learning_rate():
     seed_everything(0)
     x = torch.randn(64, 5, generator=torch.Generator().manual_seed(0)) * 3

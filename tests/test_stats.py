@@ -44,10 +44,14 @@ def test_paired_log_ratio_is_a_geometric_mean_ratio():
     assert math.isnan(stats.paired_log_ratio([1.0, -1.0, 1.0], [1.0, 1.0, 1.0]).value)
 
 
-def test_missing_values_make_the_estimate_non_finite_and_inconclusive():
-    estimate = stats.mean_interval([1.0, None, 2.0])
-    assert not estimate.finite
-    assert stats.verdict(estimate, ">", 0.0) == "inconclusive"
+def test_missing_or_diverged_values_are_excluded_and_counted():
+    estimate = stats.mean_interval([1.0, None, 2.0, float("nan"), 3.0])
+    assert estimate.n == 3 and estimate.value == pytest.approx(2.0)
+    assert "2 missing or diverged excluded" in estimate.method
+    paired = stats.paired_difference([1.0, 2.0, float("nan")], [0.0, 0.0, 0.0])
+    assert paired.n == 2 and "1 missing" in paired.method
+    assert stats.verdict(paired, ">", 0.0) == "inconclusive"  # fewer than 3 pairs left
+    assert not stats.mean_interval([None, None]).finite
 
 
 def test_spearman_interval_matches_the_fisher_z_formula():

@@ -22,8 +22,14 @@ Contract:
   objects such as :class:`pipeline.models.lstm_lm.HiddenState`), a ``torch.Generator``, or tensors and
   dicts of tensors restored in place (e.g. stacked worker parameters); the global Python, NumPy and
   torch RNG states are saved as well;
-- a non-finite loss ends the run cleanly: ``diverged_at_step`` is the 1-based number of the step that
-  produced it, the run is marked done, and no evaluation follows;
+- a run *diverges* when its loss is non-finite, or when the mean training loss over the last
+  ``divergence_window`` steps exceeds ``divergence_factor`` times the loss of the first step (applied
+  when that first loss is positive, as every cross-entropy is; 0 switches the second rule off). A loss
+  that stays several times above its starting value has left the basin it started in: a learning rate
+  of 50 that holds the loss at 20 (chance is 2.3) is as diverged as one that overflows. Divergence ends
+  the run cleanly: ``diverged_at_step`` is the 1-based number of the step that triggered it,
+  ``divergence_ratio`` the loss ratio (inf for a non-finite loss), the run is marked done, and no
+  evaluation follows, so a learning-rate sweep goes on;
 - with ``checkpoint_path`` set, a checkpoint is written atomically every ``checkpoint_every`` steps and at
   the end; a new call with the same spec resumes from it (or returns the finished result at once);
 - ``evaluate()`` runs after every ``eval_every`` steps and after the last step; its numbers (use
@@ -52,7 +58,9 @@ from pipeline.core.seeding import rng_state, set_rng_state
 if TYPE_CHECKING:
     import pandas as pd
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+DIVERGENCE_FACTOR = 3.0
+DIVERGENCE_WINDOW = 20
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ class TrainSpec:
     resume: bool = True
     progress: bool | None = None
     desc: str = "train"
+    divergence_factor: float = DIVERGENCE_FACTOR
+    divergence_window: int = DIVERGENCE_WINDOW
 
 
 @dataclass
@@ -84,7 +94,7 @@ class TrainResult:
 
     @property
     def diverged(self) -> bool:
-        """True when a non-finite loss ended the run."""
+        """True when the run diverged (a non-finite loss, or a loss held far above its start)."""
         return self.diverged_at_step is not None
 
     def history_frame(self) -> pd.DataFrame:
@@ -158,6 +168,9 @@ class _Run:
     last_eval: dict[str, float] = field(default_factory=dict)
     diverged_at_step: int | None = None
     done: bool = False
+    first_loss: float | None = None
+    recent_losses: list[float] = field(default_factory=list)
+    divergence_ratio: float | None = None
 
 
 def _save(spec: TrainSpec, run: _Run, state: Mapping[str, Any]) -> None:
@@ -172,6 +185,9 @@ def _save(spec: TrainSpec, run: _Run, state: Mapping[str, Any]) -> None:
         "window": {"sums": run.window.sums, "count": run.window.count},
         "last_train": run.last_train,
         "last_eval": run.last_eval,
+        "first_loss": run.first_loss,
+        "recent_losses": run.recent_losses,
+        "divergence_ratio": run.divergence_ratio,
         "rng": rng_state(),
         "state": {name: _get_state(obj) for name, obj in state.items()},
     }
@@ -203,6 +219,9 @@ def _restore(spec: TrainSpec, state: Mapping[str, Any]) -> _Run | None:
         payload["last_eval"],
         payload["diverged_at_step"],
         finished,
+        payload["first_loss"],
+        list(payload["recent_losses"]),
+        payload["divergence_ratio"],
     )
 
 
@@ -217,8 +236,24 @@ def _final_metrics(run: _Run) -> dict[str, float]:
     }
     if run.diverged_at_step is not None:
         metrics["diverged_at_step"] = float(run.diverged_at_step)
+        metrics["divergence_ratio"] = float(run.divergence_ratio or math.inf)
         return {**metrics, **run.last_train}
     return {**metrics, **run.last_train, **run.last_eval}
+
+
+def _divergence(spec: TrainSpec, run: _Run, loss: float) -> float | None:
+    """The loss ratio that makes this step divergent (see the module docstring), else None."""
+    if not math.isfinite(loss):
+        return math.inf
+    if run.first_loss is None:
+        run.first_loss = loss
+    if spec.divergence_factor <= 0 or run.first_loss <= 0:
+        return None
+    run.recent_losses = [*run.recent_losses, loss][-spec.divergence_window :]
+    if len(run.recent_losses) < spec.divergence_window:
+        return None
+    ratio = sum(run.recent_losses) / len(run.recent_losses) / run.first_loss
+    return ratio if ratio > spec.divergence_factor else None
 
 
 def _advance(
@@ -228,8 +263,9 @@ def _advance(
     values = _floats(step_fn(run.step, batches(run.step)))
     run.step += 1
     run.window.add(values)
-    if not math.isfinite(values["loss"]):
-        run.diverged_at_step, run.done = run.step, True
+    ratio = _divergence(spec, run, values["loss"])
+    if ratio is not None:
+        run.diverged_at_step, run.divergence_ratio, run.done = run.step, ratio, True
         run.last_train = run.window.flush()
         run.history.append({"step": float(run.step), **run.last_train})
         return

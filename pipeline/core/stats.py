@@ -65,12 +65,18 @@ def _nan(n: int, method: str) -> Estimate:
     return Estimate(math.nan, math.nan, math.nan, n, method)
 
 
+def _excluded(count: int) -> str:
+    return f"; {count} missing or diverged excluded" if count else ""
+
+
 def mean_interval(values: Sequence[float], level: float = LEVEL) -> Estimate:
-    """Mean over independent seeds with its Student-t interval (NaN if any value is missing)."""
-    data = _clean(values)
-    method = f"mean over seeds, {level:.0%} t-interval"
-    if data.size == 0 or np.isnan(data).any():
-        return _nan(int(np.isfinite(data).sum()), method)
+    """Mean over independent seeds with its Student-t interval. Missing or non-finite values (a run that
+    diverged) are excluded, and the method says how many; ``n`` counts what is left."""
+    raw = _clean(values)
+    data = raw[np.isfinite(raw)]
+    method = f"mean over seeds, {level:.0%} t-interval{_excluded(raw.size - data.size)}"
+    if data.size == 0:
+        return _nan(0, method)
     mean = float(data.mean())
     if data.size < 2:
         return Estimate(mean, math.nan, math.nan, int(data.size), method)
@@ -83,10 +89,10 @@ def paired_difference(a: Sequence[float], b: Sequence[float], level: float = LEV
     left, right = _clean(a), _clean(b)
     if left.shape != right.shape:
         raise ValueError(f"paired values need equal lengths, got {left.size} and {right.size}")
-    estimate = mean_interval(list(left - right), level)
-    return Estimate(
-        estimate.value, estimate.low, estimate.high, estimate.n, f"paired difference, {level:.0%} t"
-    )
+    differences = left - right
+    estimate = mean_interval(list(differences), level)
+    method = f"paired difference, {level:.0%} t{_excluded(int((~np.isfinite(differences)).sum()))}"
+    return Estimate(estimate.value, estimate.low, estimate.high, estimate.n, method)
 
 
 def paired_log_ratio(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Estimate:
@@ -94,10 +100,11 @@ def paired_log_ratio(a: Sequence[float], b: Sequence[float], level: float = LEVE
     left, right = _clean(a), _clean(b)
     if left.shape != right.shape:
         raise ValueError(f"paired values need equal lengths, got {left.size} and {right.size}")
-    method = f"geometric-mean ratio over paired seeds, {level:.0%} t on logs"
-    if np.any(left <= 0) or np.any(right <= 0):
-        return _nan(int(left.size), method)
-    logs = mean_interval(list(np.log(left / right)), level)
+    keep = np.isfinite(left) & np.isfinite(right)
+    method = f"geometric-mean ratio over paired seeds, {level:.0%} t on logs{_excluded(int((~keep).sum()))}"
+    if np.any(left[keep] <= 0) or np.any(right[keep] <= 0):
+        return _nan(int(keep.sum()), method)
+    logs = mean_interval(list(np.log(left[keep] / right[keep])), level)
     return Estimate(math.exp(logs.value), math.exp(logs.low), math.exp(logs.high), logs.n, method)
 
 
