@@ -1,170 +1,273 @@
 """Figures of the consensus study, drawn only from its stored runs (pipeline.results.Results).
 
-Runs and metrics: pipeline/consensus/runs.py and training.py (papers/consensus.md §2.4, §5). Accuracies are
-the mean test accuracy of the local models. Runs are drawn in the order of their ids (as the figures always
-were), and only the finished ones.
+Runs and metrics: pipeline/consensus/runs.py and training.py. Accuracies are the mean test accuracy of the
+local models, in percent, read per seed with the claims' own readers (pipeline/consensus/claims.py), so a
+figure shows exactly the numbers its claims are computed from; a missing or diverged run is left out.
+Every panel with seeds shows each seed (small dots) and the mean with its 95% t-interval, or the mean
+curve over seeds with the range of the seeds as a band.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import NullFormatter
 
-from analysis.style import save
-from pipeline.consensus.runs import PhaseRun, QuadraticRun, ScaleRun
-from pipeline.core.study import RunSpec
+from analysis import style
+from pipeline.consensus import claims as readers
+from pipeline.consensus.runs import PhaseRun, QuadraticRun, ScaleRun, fraction_label, phases
+from pipeline.core.stats import mean_interval
 from pipeline.results import Results
 
 CAPTIONS: dict[str, str] = {
     "accuracy_vs_n": (
-        "Final test accuracy (mean of the local models; dots: seeds, line: mean) against the number of "
-        "workers n for centralized SGDm-N (all-reduce) and ring DSGDm-N. Look for: the ring falling further "
-        "below all-reduce as n grows (the spectral gap ρ of the ring shrinks like 1/n²)."
-    ),
-    "xi_curves": (
-        "Consensus distance Ξ_t over training (seed 0) for the dec-phase-k runs, with consensus control "
-        "(dashed: Ξ ≤ fraction·Ξ_ref in the decentralized phase) and the uncontrolled ring; grey lines mark "
-        "the lr decays. Look for: Ξ = 0 in all-reduce phases, the drop of Ξ at each decay, and the "
-        "controlled runs held below their targets."
+        "Left: final test accuracy (%, mean over the local models) of centralized SGDm-N (all-reduce) and "
+        "ring DSGDm-N against the number of workers n; dots are seeds, markers the mean. Right: the gap "
+        "acc(all-reduce) − acc(ring) of each seed (both runs of a seed share the initialisation and data "
+        "order), with its mean and 95% t-interval. The claim compares the gap at the largest and the "
+        "smallest n."
     ),
     "phase_control": (
-        "Accuracy difference to all-reduce (points, mean over seeds) of training decentralized only in phase "
-        "k (rows), uncontrolled or with Ξ controlled to a fraction of its uncontrolled level (columns). Look "
-        "for: the largest loss in phase 1, recovered by control, and little effect of the last phase."
+        "Accuracy difference (points) of each dec-phase-k run to the all-reduce run of the same seed "
+        "(n = phase_workers): the ring is used only in phase k, uncontrolled or with Ξ held at a fraction "
+        "of its uncontrolled phase mean Ξ_ref by extra gossip. Dots are seeds, markers the mean with its "
+        "95% t-interval; the dashed line is all-reduce. Phases without control arms show only the "
+        "uncontrolled run."
+    ),
+    "xi_curves": (
+        "Consensus distance Ξ_t over training, mean over seeds (band: range of the seeds). First panel: "
+        "uncontrolled ring DSGDm-N for each n (log scale); grey lines are the lr decays (×0.1) and the "
+        "shaded spans the windows before and after each decay whose mean Ξ the decay claim compares (at "
+        "n = phase_workers). Other panels: dec-phase-k runs (linear scale; Ξ = 0 in the all-reduce "
+        "phases), uncontrolled and controlled, with each control target (thin line, mean over seeds) "
+        "over the controlled phase."
     ),
     "quadratic": (
-        "Quadratic toy (ring, n = 16): stationary E Ξ² from the closed form (line) and from simulation "
-        "(dots, ± 2 standard errors) against the gossip rounds per step; left, Ξ²_t of the simulation. "
-        "Look for: dots on the line, and E Ξ² falling with more gossip."
+        "Quadratic toy on a ring: left, Ξ²_t of the simulation (mean over chains) for each number of gossip "
+        "rounds per step; right, the stationary E Ξ² from the closed form for this draw of b (line), from "
+        "simulation (markers, 95% interval from the standard error over chains) and the closed form "
+        "averaged over b (dotted), against the gossip rounds per step."
     ),
 }
 
+ARM_MARKERS = ("^", "v", "D", "P")
+ARM_LINES = ("--", ":", "-.", (0, (5, 1, 1, 1)))
+CONTROL_PALETTE = sns.color_palette("flare", 4)
 
-def _finished(results: Results, spec_type: type[RunSpec], **fields: object) -> list[RunSpec]:
-    """The finished runs of ``spec_type`` matching ``fields``, in the order of their ids."""
-    return sorted(results.finished(results.select(spec_type, **fields)), key=lambda spec: spec.id)
+
+def _arm_style(arm: str, fractions: list[float]) -> dict[str, Any]:
+    """Label, colour, marker and line style of a dec-phase arm; control arms by rank of their fraction
+    (loosest first), so every figure draws an arm the same way."""
+    if arm == "dec":
+        return {"label": "uncontrolled", "color": style.color("ring"), "marker": "o", "linestyle": "-"}
+    order = sorted(fractions, reverse=True)
+    fraction = float(arm.removeprefix("ctrl"))
+    rank = order.index(fraction) if fraction in order else len(order)
+    rank = min(rank, len(ARM_MARKERS) - 1)
+    return {
+        "label": f"Ξ ≤ {fraction:g}·Ξ_ref",
+        "color": CONTROL_PALETTE[rank],
+        "marker": ARM_MARKERS[rank],
+        "linestyle": ARM_LINES[rank],
+    }
+
+
+def _arms(section: dict[str, Any]) -> list[str]:
+    return ["dec", *(fraction_label(f) for f in sorted(section["control_fractions"], reverse=True))]
+
+
+def _seeds_and_interval(
+    ax: plt.Axes, x: float, values: list[float], color: Any, marker: str, label: str | None
+) -> None:
+    """Per-seed dots at ``x`` and their mean with its 95% t-interval (no bar with fewer than 2 seeds)."""
+    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    ax.scatter(np.full(finite.size, x), finite, s=12, color=color, alpha=0.5, linewidths=0)
+    estimate = mean_interval(list(finite))
+    if not np.isfinite(estimate.value):
+        return
+    low, high = estimate.low, estimate.high
+    yerr = [[estimate.value - low], [high - estimate.value]] if np.isfinite(low) else None
+    ax.errorbar(
+        [x],
+        [estimate.value],
+        yerr=yerr,
+        color=color,
+        marker=marker,
+        markersize=6,
+        capsize=3,
+        linestyle="none",
+        label=label,
+    )
 
 
 def _accuracy_vs_n(results: Results, out: Path) -> None:
-    rows = []
-    for spec in _finished(results, ScaleRun):
-        m = results.metrics(spec)
-        label = "all-reduce SGDm-N" if spec.algorithm == "allreduce" else "ring DSGDm-N"
-        rows.append(
-            {"n": spec.n_workers, "method": label, "accuracy": 100 * m.get("test_local_accuracy", np.nan)}
+    ns = sorted(results.section["n_workers"])
+    x = np.log2(ns)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.6, 3.3))
+    for algorithm, offset in (("allreduce", -0.05), ("ring", 0.05)):
+        values = [readers.scale_accuracy(results, algorithm, n) for n in ns]
+        style.seed_points(left, x, values, algorithm, offset=offset)
+    left.set(xlabel="workers n", ylabel=style.ACCURACY_LABEL, title="final accuracy (ring vs all-reduce)")
+    left.legend(fontsize=7)
+    for xi, n in zip(x, ns, strict=True):
+        _seeds_and_interval(
+            right,
+            xi,
+            list(readers.gaps(results, n)),
+            style.color("ring"),
+            style.marker("ring"),
+            "mean, 95% t-interval" if n == ns[0] else None,
         )
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        sns.lineplot(frame, x="n", y="accuracy", hue="method", marker="o", errorbar=None, ax=ax)
-        sns.stripplot(
-            frame,
-            x="n",
-            y="accuracy",
-            hue="method",
-            native_scale=True,
-            legend=False,
-            alpha=0.5,
-            ax=ax,
-            size=4,
-        )
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(frame["n"].unique()), [str(n) for n in sorted(frame["n"].unique())])
-    ax.set(xlabel="workers n", ylabel="test accuracy (%)")
-    save(fig, out, "accuracy_vs_n")
-
-
-def _xi_curves(results: Results, out: Path) -> None:
-    frames = []
-    boundaries: list[int] = []
-    seed0 = [
-        *_finished(results, PhaseRun, seed_index=0),
-        *_finished(results, ScaleRun, algorithm="ring", seed_index=0),
-    ]
-    for spec in seed0:
-        history = results.history(spec)
-        if isinstance(spec, PhaseRun):
-            history["setting"] = [f"dec-phase-{spec.phase} {arm}" for arm in history["arm"]]
-        else:
-            history["setting"] = f"ring n={spec.n_workers} uncontrolled"
-            boundaries = [round(f * spec.training.steps) for f in spec.training.milestones]
-        frames.append(history)
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    if frames:
-        frame = pd.concat(frames, ignore_index=True).dropna(subset=["train_xi_sq"])
-        frame["xi"] = np.sqrt(frame["train_xi_sq"])
-        frame["controlled"] = frame["setting"].str.contains("ctrl")
-        sns.lineplot(frame, x="step", y="xi", hue="setting", style="controlled", ax=ax, linewidth=0.9)
-        for b in boundaries:
-            ax.axvline(b, color="grey", lw=0.8, ls=":")
-        ax.legend(fontsize=6, ncol=2)
-    ax.set(xlabel="step", ylabel="consensus distance Ξ")
-    save(fig, out, "xi_curves")
+    right.axhline(0.0, color="grey", lw=0.8, ls="--")
+    right.set(xlabel="workers n", ylabel="acc(all-reduce) − acc(ring) (points)", title="gap per seed")
+    right.legend(fontsize=7)
+    for ax in (left, right):
+        ax.set_xticks(x, [str(n) for n in ns])
+    style.save(fig, out, "accuracy_vs_n")
 
 
 def _phase_control(results: Results, out: Path) -> None:
-    allreduce: dict[int, list[float]] = {}
-    for spec in _finished(results, ScaleRun, algorithm="allreduce"):
-        allreduce.setdefault(spec.n_workers, []).append(
-            results.metrics(spec).get("test_local_accuracy", np.nan)
+    section = results.section
+    allreduce = np.asarray(readers.scale_accuracy(results, "allreduce", section["phase_workers"]))
+    ks, arms = phases(section), _arms(section)
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    width = 0.5 / max(1, len(arms) - 1)
+    for j, arm in enumerate(arms):
+        look = _arm_style(arm, section["control_fractions"])
+        for k in ks:
+            delta = list(np.asarray(readers.phase_accuracy(results, k, arm)) - allreduce)
+            label = look["label"] if k == ks[0] else None
+            _seeds_and_interval(
+                ax, k + (j - (len(arms) - 1) / 2) * width, delta, look["color"], look["marker"], label
+            )
+    ax.axhline(0.0, color=style.color("allreduce"), lw=0.8, ls="--", label="all-reduce (same seed)")
+    ax.set_xticks(ks, [f"dec-phase-{k}" for k in ks])
+    ax.set(
+        xlabel=f"phase trained on the ring (n = {section['phase_workers']}), all-reduce elsewhere",
+        ylabel="acc − acc(all-reduce) (points)",
+    )
+    ax.legend(fontsize=7)
+    style.save(fig, out, "phase_control")
+
+
+def _xi_frame(results: Results, spec: ScaleRun | PhaseRun) -> pd.DataFrame:
+    history = results.history(spec).dropna(subset=["train_xi_sq"])
+    if "arm" not in history:
+        history["arm"] = "run"
+    return history.assign(xi=np.sqrt(history["train_xi_sq"]), seed=spec.seed_index)
+
+
+def _mean_curve(ax: plt.Axes, frame: pd.DataFrame, **line: Any) -> None:
+    """Mean Ξ over seeds at each step, with the seeds' range as a band."""
+    grouped = frame.groupby("step")["xi"]
+    mean, low, high = grouped.mean(), grouped.min(), grouped.max()
+    ax.plot(mean.index, mean.to_numpy(), lw=1.0, **line)
+    ax.fill_between(mean.index, low.to_numpy(), high.to_numpy(), color=line.get("color"), alpha=0.15, lw=0)
+
+
+def _xi_curves(results: Results, out: Path) -> None:
+    section = results.section
+    ks = phases(section)
+    steps = section["steps"]
+    boundaries = [round(f * steps) for f in section["milestones"]]
+    ncols = 2
+    nrows = int(np.ceil((1 + len(ks)) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(9.0, 3.0 * nrows), squeeze=False)
+    flat = list(axes.flat)
+    ring = flat[0]
+    ns = sorted(section["n_workers"])
+    colours = sns.color_palette("crest", len(ns))
+    for n, colour in zip(ns, colours, strict=True):
+        specs = results.finished(results.select(ScaleRun, algorithm="ring", n_workers=n))
+        if specs:
+            frame = pd.concat([_xi_frame(results, s) for s in specs], ignore_index=True)
+            _mean_curve(ring, frame, color=colour, label=f"n = {n}")
+    if results.finished(results.select(ScaleRun, algorithm="ring")):
+        ring.set_yscale("log")
+    for boundary, w in readers.decay_windows(steps, tuple(section["milestones"])):
+        ring.axvspan(boundary - w, boundary, color="grey", alpha=0.08, lw=0)
+        ring.axvspan(boundary, boundary + w, color="grey", alpha=0.16, lw=0)
+    ring.set(title="uncontrolled ring DSGDm-N", xlabel="step", ylabel="consensus distance Ξ")
+    edges = [0, *boundaries, steps]
+    for ax, k in zip(flat[1:], ks, strict=False):
+        specs = results.finished(results.select(PhaseRun, phase=k))
+        frames = [_xi_frame(results, s) for s in specs]
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"arm": []})
+        for arm in _arms(section):
+            if arm not in set(frame["arm"]):
+                continue
+            look = _arm_style(arm, section["control_fractions"])
+            _mean_curve(
+                ax,
+                frame[frame["arm"] == arm],
+                color=look["color"],
+                linestyle=look["linestyle"],
+                label=look["label"],
+            )
+            targets = [results.metrics(s)["arms"].get(arm, {}).get("target_xi") for s in specs]
+            targets = [t for t in targets if t is not None]
+            if targets:
+                ax.hlines(np.mean(targets), edges[k - 1], edges[k], color=look["color"], lw=0.8, alpha=0.8)
+        ax.set(
+            title=f"dec-phase-{k} (n = {section['phase_workers']})",
+            xlabel="step",
+            ylabel="consensus distance Ξ",
         )
-    rows = []
-    for spec in _finished(results, PhaseRun):
-        reference = np.mean(allreduce.get(spec.n_workers, [np.nan]))
-        for arm, m in results.metrics(spec)["arms"].items():
-            column = "uncontrolled" if arm == "dec" else f"Ξ ≤ {arm.removeprefix('ctrl')}·Ξ_ref"
-            delta = 100 * (m.get("test_local_accuracy", np.nan) - reference)
-            rows.append({"phase": f"dec-phase-{spec.phase}", "control": column, "delta": delta})
-    fig, ax = plt.subplots(figsize=(5.0, 3.0))
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        table = frame.pivot_table(index="phase", columns="control", values="delta", aggfunc="mean")
-        table = table[["uncontrolled", *[c for c in table.columns if c != "uncontrolled"]]]
-        sns.heatmap(
-            table,
-            annot=True,
-            fmt=".2f",
-            cmap="RdBu",
-            center=0.0,
-            ax=ax,
-            cbar_kws={"label": "acc − acc(all-reduce) (points)"},
-        )
-    ax.set(xlabel="", ylabel="")
-    save(fig, out, "phase_control")
+    for ax in flat[: 1 + len(ks)]:
+        for boundary in boundaries:
+            ax.axvline(boundary, color="grey", lw=0.8, ls=":")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    for ax in flat[1 + len(ks) :]:
+        ax.set_axis_off()
+    style.save(fig, out, "xi_curves")
 
 
 def _quadratic(results: Results, out: Path) -> None:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.2))
-    for spec in _finished(results, QuadraticRun):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.6, 3.3))
+    spec = results.one(QuadraticRun)
+    if results.finished([spec]):
         records = pd.DataFrame(results.metrics(spec)["records"])
         history = results.history(spec)
-        sns.lineplot(history, x="step", y="xi_sq", hue="gossip_rounds", ax=left, palette="viridis", lw=0.8)
-        left.set(yscale="log", xlabel="step", ylabel="Ξ²_t (mean over chains)")
-        right.plot(records["gossip_rounds"], records["closed_form"], "-", label="closed form")
+        rounds = sorted(history["gossip_rounds"].unique())
+        colours = dict(zip(rounds, sns.color_palette("viridis", len(rounds)), strict=True))
+        for r in rounds:
+            part = history[history["gossip_rounds"] == r]
+            left.plot(part["step"], part["xi_sq"], color=colours[r], lw=0.8, label=f"{r:g}")
+        left.set_yscale("log")
+        left.legend(title="gossip rounds per step", fontsize=7, title_fontsize=7)
+        x = records["gossip_rounds"]
+        right.plot(x, records["closed_form"], "-", color="black", label="closed form (this draw of b)")
         right.errorbar(
-            records["gossip_rounds"],
+            x,
             records["simulated"],
-            yerr=2 * records["simulated_stderr"],
+            yerr=1.96 * records["simulated_stderr"],
             fmt="o",
-            label="simulation",
+            color=style.color("ring"),
+            capsize=3,
+            label="simulation, 95% interval",
         )
         right.plot(
-            records["gossip_rounds"], records["closed_form_b_averaged"], ":", label="closed form, b-averaged"
+            x, records["closed_form_b_averaged"], ":", color="grey", label="closed form, averaged over b"
         )
-        right.set(xscale="log", yscale="log", xlabel="gossip rounds per step", ylabel="stationary E Ξ²")
-        right.set_xticks(records["gossip_rounds"], [str(r) for r in records["gossip_rounds"]])
+        right.set(xscale="log", yscale="log")
+        right.set_xticks(x, [str(r) for r in x])
+        right.xaxis.set_minor_formatter(NullFormatter())
         right.legend(fontsize=7)
-    save(fig, out, "quadratic")
+    left.set(xlabel="step", ylabel="Ξ²_t (mean over chains)", title="simulation")
+    right.set(xlabel="gossip rounds per step", ylabel="stationary E Ξ²", title="closed form vs simulation")
+    style.save(fig, out, "quadratic")
 
 
 def plot(results: Results, out: Path) -> None:
     """Draw every figure in :data:`CAPTIONS` from the study's finished runs into ``out``."""
     out = Path(out)
     _accuracy_vs_n(results, out)
-    _xi_curves(results, out)
     _phase_control(results, out)
+    _xi_curves(results, out)
     _quadratic(results, out)

@@ -2,10 +2,15 @@
 
 Nothing here integrates a flow: the numerics, the closed forms and the fitted rates all come from the
 runs (pipeline/gradient_flow/scalar.py, matrix.py, descent.py); the plot only reads them.
+
+One convention for the imbalance λ in every figure (:class:`LambdaStyle`): one colour per |λ|, ordered
+from dark (balanced, λ = 0) to light (largest |λ|), solid for λ ≥ 0 and dashed for λ < 0, so λ and −λ,
+whose residuals coincide, share a colour. Dotted horizontal lines are the claims' thresholds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,64 +18,107 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
 
-from analysis.style import save
+from analysis import style
 from pipeline.core.study import RunSpec
+from pipeline.gradient_flow.claims import (
+    CLOSED_FORM_MAX,
+    CONSERVATION_MAX,
+    RATE_REL_ERR_MAX,
+    RECURSION_DEV_MAX,
+)
 from pipeline.gradient_flow.runs import DescentRun, MatrixFlowRun, ScalarFlowRun
 from pipeline.results import Results
 
 FLOOR = 1e-17  # exact zeros (e.g. the error at t = 0) are drawn at this floor on log axes
+LEGEND = {"fontsize": 8, "framealpha": 0.9}
 
 CAPTIONS: dict[str, str] = {
+    "hyperbolas": (
+        "Scalar model: trajectories (u(t), v(t)) of the gradient flow from the same initial product "
+        "u0·v0 = w0, one per imbalance λ = u0² − v0² (dots: starts). Each stays on its hyperbola "
+        "u² − v² = λ and ends on the curve of global minima uv = y (grey dashed). Look for: the "
+        "conservation law as geometry; λ and −λ are mirror images across u = v."
+    ),
     "conservation": (
-        "Imbalance drift |Q(t) − Q(0)| / (1 + |Q(0)|) against time for gradient flow (solid, DOP853 at "
-        "rtol 1e-13) and for gradient descent with a finite step (dashed, t = kη); left the scalar model "
-        "(Q = u² − v²), right the λ-balanced matrix model (first spectrum). Look for: the flow stays at "
-        "rounding level (≤ 1e-13) while descent drifts by the η² term of §2.5 until the residual vanishes. "
-        "Exact zeros are drawn at 1e-17."
+        "Imbalance drift |Q(t) − Q(0)| / (1 + |Q(0)|) against time. Top: scalar model (Q = u² − v²); "
+        "bottom: λ-balanced matrix model, first spectrum of Y (Q = UᵀU − VᵀV). Left: gradient flow "
+        "(DOP853); right: gradient descent with a finite step η, drawn at t = kη. The dotted line is the "
+        "conservation claim's threshold (1e-8), which applies to the flow only. Look for: the flow at "
+        "rounding level, descent drifting by its η² term until the residual vanishes. Exact zeros (the "
+        "scalar λ = 0, which stays balanced) are drawn at 1e-17."
     ),
     "residual_closed_form": (
-        "Scalar residual |y − w(t)| for several imbalances λ at the same initial product w0: integrated flow "
-        "(lines; dashed for λ < 0), implicit closed form t = G(w) − G(w0) (circles), logistic at λ = 0 "
-        "(crosses), the non-overparameterised Ẇ = Y − W (grey dashed) and the tolerance of the time-to-"
-        "tolerance metric (dotted). Right: relative error of the closed form in w. Look "
-        "for: markers on the lines, faster convergence for larger |λ| (λ and −λ coincide), and the plateau "
-        "of the balanced case."
-    ),
-    "rates": (
-        "Fitted convergence rates (slope of log residual in the window 1e-9…1e-4) against the predictions. "
-        "Left: scalar rate against λ with sqrt(λ² + 4y²) (line) and the rate 1 of Ẇ = Y − W (dotted). "
-        "Right: per-mode rates of the matrix flow against sqrt(λ² + 4σ_i²); λ = 0 is drawn hollow because "
-        "it is not part of the claim (at λ = 0 the top modes converge before the slow ones leave their "
-        "plateau, so the float64 window never sees the asymptotic regime). Look for: points on the diagonal."
+        "Scalar model, all λ from the same initial product w0. Left: residual |y − w(t)| of the integrated "
+        "flow (lines), the implicit closed form t = G(w) − G(w0) (circles), the logistic solution at λ = 0 "
+        "(crosses), the non-overparameterised Ẇ = Y − W (grey dashed) and the tolerance that defines the "
+        "time to tolerance (black dotted). Right: relative error of the closed form in w, with the claim's "
+        "threshold (1e-6, dotted). Look for: markers on the lines, curves that cross the tolerance earlier "
+        "for larger |λ| (λ and −λ coincide), and the plateau of the balanced case."
     ),
     "riccati_error": (
-        "Relative Frobenius error between P = ZZᵀ from the integrated matrix flow and the Riccati closed "
-        "form e^{Ft}Z0 N(t)⁻¹ Z0ᵀe^{Ft}, for every spectrum of Y and imbalance λ (including singular F "
-        "at λ = 0 with a rank-deficient Y). Look for: errors near 1e-12 over the whole horizon, far below "
-        "the 1e-6 claim threshold."
+        "λ-balanced matrix flow (UᵀU − VᵀV = λI): relative Frobenius error between P = ZZᵀ of the "
+        "integrated flow and the Riccati closed form e^{Ft}Z0 N(t)⁻¹ Z0ᵀe^{Ft}, one panel per spectrum σ "
+        "of Y (the last one rank-deficient, so F is singular at λ = 0), one line per λ; dotted: the claim's "
+        "threshold (1e-6). Look for: every curve below the threshold over the whole horizon."
     ),
-    "hyperbolas": (
-        "Scalar trajectories (u(t), v(t)) for each λ: each stays on its hyperbola u² − v² = λ and ends on "
-        "the equilibrium curve uv = y (grey). Look for: the conservation law as geometry."
-    ),
-    "descent_imbalance": (
-        "Gradient descent with step η: left, the imbalance λ_k/λ_0 (lines) against the recursion product "
-        "Π(1 − η²r_j²) (markers); right, the per-step deviation from the exact recursion of §2.5 (scalar "
-        "and matrix, relative to 1 + |Q_k|). Look for: markers on the lines and deviations at rounding "
-        "level (≤ 1e-15)."
+    "rates": (
+        "Fitted convergence rates (least-squares slope of the log residual inside the fit window) against "
+        "the derived predictions. Left: scalar model, fitted rate against λ (circles), sqrt(λ² + 4y²) "
+        "(line) and the fitted rate of Ẇ = Y − W (dotted). Right: matrix model, fitted rate of each mode "
+        "of Y against sqrt(λ² + 4σ_i²) (diagonal), colour per λ (hollow for λ < 0), marker per spectrum; "
+        "λ = 0 is drawn in black and is not part of the claim (its small modes are still on their "
+        "plateau when the large ones reach the noise floor). Look for: points on the curve and on the "
+        "diagonal. The rate claims allow 2% relative error, which separates sqrt(λ² + 4y²) from 2y only "
+        "for |λ| above about 0.4·y."
     ),
     "matrix_modes": (
-        "Matrix flow, first spectrum of Y: residual projected on each singular pair |p_iᵀ(Y − UVᵀ)q_i| "
-        "against time, one panel per λ. Look for: straight tails with slopes sqrt(λ² + 4σ_i²), steeper "
-        "for larger σ_i and larger |λ|, and the plateaus of the small modes at λ = 0."
+        "λ-balanced matrix flow, first spectrum of Y: residual projected on each singular pair, "
+        "|p_iᵀ(Y − UVᵀ)q_i|, against time, one panel per λ. Look for: straight tails whose slopes are "
+        "the per-mode rates sqrt(λ² + 4σ_i²) (steeper for larger σ_i and larger |λ|), the plateaus of the "
+        "small modes at λ = 0, and the integrator's noise floor at the bottom."
+    ),
+    "descent_imbalance": (
+        "Gradient descent with a finite step η. Left: scalar imbalance λ_k / λ_0 (lines) and the exact "
+        "recursion's product Π(1 − η²r_j²) (circles), for λ_0 ≠ 0. Middle (scalar) and right (matrix, "
+        "first spectrum): the largest deviation so far from the exact per-step recursion, relative to "
+        "1 + |Q_k|, with the claim's threshold (1e-12, dotted). Look for: circles on the lines and "
+        "deviations at float64 rounding level."
     ),
 }
 
 
-def _palette(count: int) -> list[Any]:
-    """The colorblind palette while it has enough colours, else evenly spaced hues."""
-    return sns.color_palette("colorblind" if count <= 10 else "husl", count)
+def _number(x: float) -> str:
+    """A λ or σ as text, with a true minus sign."""
+    return f"{x:g}".replace("-", "−")
+
+
+class LambdaStyle:
+    """Colour, line style and label of an imbalance λ, the same in every figure of the study."""
+
+    def __init__(self, lambdas: Iterable[float]) -> None:
+        self.levels = sorted({abs(float(x)) for x in lambdas})
+        self._cmap = plt.get_cmap("plasma")
+
+    def color(self, lam: float) -> tuple[float, ...]:
+        rank = self.levels.index(abs(float(lam)))
+        return self._cmap(0.88 * rank / max(1, len(self.levels) - 1))
+
+    @staticmethod
+    def linestyle(lam: float) -> str:
+        return "--" if lam < 0 else "-"
+
+    @staticmethod
+    def label(lam: float, name: str = "λ") -> str:
+        return f"{name} = {_number(lam)}"
+
+    def line(self, ax: plt.Axes, x: Any, y: Any, lam: float, name: str = "λ", **kwargs: Any) -> None:
+        ax.plot(x, y, self.linestyle(lam), color=self.color(lam), label=self.label(lam, name), **kwargs)
+
+
+def _spectrum_label(sigma: Iterable[float]) -> str:
+    return "σ = (" + ", ".join(_number(s) for s in sigma) + ")"
 
 
 def _load(results: Results, kind: type[RunSpec]) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -78,199 +126,260 @@ def _load(results: Results, kind: type[RunSpec]) -> tuple[dict[str, Any], pd.Dat
     return results.metrics(spec), results.history(spec)
 
 
-def _lam_label(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["λ"] = frame["lam"].map(lambda x: f"{x:g}")
-    return frame
+def _threshold(ax: plt.Axes, value: float, label: str | None = "claim threshold") -> None:
+    ax.axhline(value, color="black", lw=0.9, ls=":", label=label)
 
 
-def _floor(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["value"] = frame["value"].clip(lower=FLOOR)
-    return frame
+def _curves(part: pd.DataFrame, kind: str) -> Iterable[tuple[float, pd.DataFrame]]:
+    """(λ, rows) of one curve kind, λ in increasing order."""
+    rows = part[part.kind == kind]
+    for lam in sorted(rows.lam.unique()):
+        yield float(lam), rows[rows.lam == lam]
 
 
-def _flow_and_descent(ax: plt.Axes, flow: pd.DataFrame, descent: pd.DataFrame) -> None:
-    """Conservation error per λ on one axis: flow solid, gradient descent dashed, shared colours."""
-    order = sorted(set(flow["λ"]) | set(descent["λ"]), key=float)
-    palette = dict(zip(order, _palette(len(order)), strict=True))
-    common = {"x": "t", "y": "value", "hue": "λ", "hue_order": order, "palette": palette, "estimator": None}
-    sns.lineplot(data=flow, ax=ax, **common)
-    sns.lineplot(data=descent, linestyle="--", legend=False, ax=ax, **common)
-
-
-def _conservation(
-    scalar_hist: pd.DataFrame, matrix_hist: pd.DataFrame, descent_hist: pd.DataFrame, out: Path
+def _hyperbolas(
+    scalar_metrics: dict[str, Any], hist: pd.DataFrame, lam_style: LambdaStyle, out: Path
 ) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    flow = _lam_label(_floor(scalar_hist[scalar_hist.kind == "conservation_err"]))
-    gd = _lam_label(_floor(descent_hist[descent_hist.kind == "conservation_err"]))
-    _flow_and_descent(axes[0], flow, gd)
-    mflow = _lam_label(
-        _floor(matrix_hist[(matrix_hist.kind == "conservation_err") & (matrix_hist.spectrum == 0)])
-    )
-    mgd = _lam_label(_floor(descent_hist[descent_hist.kind == "matrix_conservation_err"]))
-    _flow_and_descent(axes[1], mflow, mgd)
-    axes[0].set(
-        yscale="log", xlabel="t", ylabel="|Q(t) − Q(0)| / (1 + |Q(0)|)", title="scalar: flow — / GD - -"
-    )
-    axes[1].set(yscale="log", xlabel="t", title="matrix (spectrum 0): flow — / GD - -")
-    save(fig, out, "conservation")
-
-
-def _residual_closed_form(scalar_metrics: dict[str, Any], hist: pd.DataFrame, out: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    lams = [float(x) for x in scalar_metrics["lambdas"]]
-    colors = dict(zip(lams, _palette(len(lams)), strict=True))
-    for lam in lams:
-        part = hist[hist.lam == lam]
-        ode = part[part.kind == "residual"]
-        stride = max(1, len(ode) // 30)
-        closed = part[part.kind == "residual_closed"].iloc[::stride]
-        style = "--" if lam < 0 else "-"
-        axes[0].plot(ode.t, ode.value.clip(lower=FLOOR), style, color=colors[lam], label=f"λ = {lam:g}")
-        axes[0].plot(closed.t, closed.value, "o", mfc="none", ms=4, color=colors[lam])
-        logistic = part[part.kind == "residual_logistic"].iloc[stride // 2 :: stride]
-        if len(logistic):
-            axes[0].plot(logistic.t, logistic.value, "x", ms=4, color=colors[lam])
-        err = part[part.kind == "closed_form_err"]
-        axes[1].plot(err.t, err.value.clip(lower=FLOOR), color=colors[lam], label=f"λ = {lam:g}")
-    linear = hist[hist.kind == "linear_residual"]
-    axes[0].plot(linear.t, linear.value, "--", color="grey", label="Ẇ = Y − W")
-    axes[0].axhline(scalar_metrics["tolerance"], color="black", lw=0.6, ls=":")
-    axes[0].set(
-        yscale="log", ylim=(1e-16, 2), xlabel="t", ylabel="|y − w(t)|", title="flow (lines) vs closed form"
-    )
-    axes[1].set(yscale="log", xlabel="t", ylabel="|w_closed − w_ode| / |w_ode|", title="closed-form error")
-    axes[0].legend(fontsize=7)
-    save(fig, out, "residual_closed_form")
-
-
-def _rates(scalar_metrics: dict[str, Any], matrix_metrics: dict[str, Any], out: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    records = pd.DataFrame(scalar_metrics["records"])
-    curve = scalar_metrics["rate_curve"]
-    axes[0].plot(curve["lam"], curve["rate"], color="black", lw=1, label="sqrt(λ² + 4y²)")
-    sns.scatterplot(data=records, x="lam", y="rate_fitted", s=50, ax=axes[0], label="fitted", zorder=3)
-    axes[0].axhline(scalar_metrics["linear_rate_fitted"], color="grey", ls=":", label="Ẇ = Y − W (fitted)")
-    axes[0].set(xlabel="λ", ylabel="rate", title=f"scalar, y = {scalar_metrics['y']:g}")
-    axes[0].legend(fontsize=7)
-    rows = []
-    for record in matrix_metrics["records"]:
-        for mode, (fit, pred) in enumerate(
-            zip(record["rates_fitted"], record["rates_predicted"], strict=True)
-        ):
-            if fit is not None and pred > 0:
-                rows.append(
-                    {
-                        "λ": f"{record['lam']:g}",
-                        "spectrum": str(record["spectrum"]),
-                        "mode": mode,
-                        "predicted": pred,
-                        "fitted": fit,
-                        "balanced": record["lam"] == 0.0,
-                    }
-                )
-    modes = pd.DataFrame(rows)
-    if len(modes):
-        limits = [0.0, 1.05 * max(modes.predicted.max(), modes.fitted.max())]
-        axes[1].plot(limits, limits, color="black", lw=1)
-        imbalanced = modes[~modes.balanced]
-        sns.scatterplot(
-            data=imbalanced, x="predicted", y="fitted", hue="λ", style="spectrum", s=50, ax=axes[1]
-        )
-        balanced = modes[modes.balanced]
-        axes[1].scatter(
-            balanced.predicted,
-            balanced.fitted,
-            facecolors="none",
-            edgecolors="black",
-            s=50,
-            label="λ = 0 (diagnostic)",
-        )
-        axes[1].legend(fontsize=7)
-    axes[1].set(xlabel="predicted sqrt(λ² + 4σ_i²)", ylabel="fitted", title="matrix, per mode")
-    save(fig, out, "rates")
-
-
-def _riccati(hist: pd.DataFrame, out: Path) -> None:
-    data = _floor(hist[hist.kind == "riccati_err"])
-    data = _lam_label(data)
-    data["spectrum"] = data["spectrum"].astype(str)
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    sns.lineplot(data=data, x="t", y="value", hue="λ", style="spectrum", estimator=None, ax=ax)
-    ax.set(
-        yscale="log", xlabel="t", ylabel="‖P_closed − ZZᵀ‖_F / ‖ZZᵀ‖_F", title="Riccati closed form vs flow"
-    )
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
-    save(fig, out, "riccati_error")
-
-
-def _hyperbolas(scalar_metrics: dict[str, Any], hist: pd.DataFrame, out: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    lams = [float(x) for x in scalar_metrics["lambdas"]]
-    colors = _palette(len(lams))
+    fig, ax = plt.subplots(figsize=(5.6, 5.4))
     top = 0.0
-    for lam, color in zip(lams, colors, strict=True):
+    for lam in scalar_metrics["lambdas"]:
         u = hist[(hist.kind == "u") & (hist.lam == lam)].value.to_numpy()
         v = hist[(hist.kind == "v") & (hist.lam == lam)].value.to_numpy()
-        ax.plot(u, v, color=color, label=f"λ = {lam:g}")
-        ax.plot(u[0], v[0], "o", color=color, ms=4)
+        lam_style.line(ax, u, v, lam)
+        ax.plot(u[0], v[0], "o", color=lam_style.color(lam), ms=5, clip_on=False, zorder=3)
         top = max(top, u.max(), v.max())
     y = scalar_metrics["y"]
     grid = np.linspace(y / (1.1 * top), 1.1 * top, 200)
-    ax.plot(grid, y / grid, color="grey", lw=1, ls="--", label="uv = y")
+    ax.plot(grid, y / grid, color="grey", lw=1, ls="--", label=f"minima uv = y = {_number(y)}")
     ax.set(
         xlim=(0, 1.1 * top),
         ylim=(0, 1.1 * top),
         xlabel="u",
         ylabel="v",
         aspect="equal",
-        title="trajectories on u² − v² = λ",
+        title="Scalar flow: trajectories on u² − v² = λ",
     )
-    ax.legend(fontsize=7)
-    save(fig, out, "hyperbolas")
+    ax.legend(loc="upper right", **LEGEND)
+    style.save(fig, out, "hyperbolas")
 
 
-def _descent(hist: pd.DataFrame, out: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    lams = sorted(x for x in hist[hist.kind == "imbalance"].lam.unique() if x != 0.0)
-    colors = _palette(len(lams))
-    for lam, color in zip(lams, colors, strict=True):
-        measured = hist[(hist.kind == "imbalance") & (hist.lam == lam)]
-        predicted = hist[(hist.kind == "imbalance_predicted") & (hist.lam == lam)]
-        predicted = predicted.iloc[:: max(1, len(predicted) // 20)]
-        axes[0].plot(
-            measured.step, measured.value / measured.value.iloc[0], color=color, label=f"λ0 = {lam:g}"
+def _drift_panel(ax: plt.Axes, rows: pd.DataFrame, kind: str, lam_style: LambdaStyle, name: str) -> None:
+    for lam, curve in _curves(rows, kind):
+        lam_style.line(ax, curve.t, curve.value.clip(lower=FLOOR), lam, name=name)
+
+
+def _conservation(
+    scalar_hist: pd.DataFrame,
+    matrix_hist: pd.DataFrame,
+    descent_metrics: dict[str, Any],
+    descent_hist: pd.DataFrame,
+    lam_style: LambdaStyle,
+    out: Path,
+) -> None:
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    eta = _number(descent_metrics["eta"])
+    scalar_gd, matrix_gd = (f"{model} model, gradient descent (η = {eta})" for model in ("Scalar", "Matrix"))
+    matrix_flow = matrix_hist[matrix_hist.spectrum == 0]
+    panels = [
+        (axes[0, 0], scalar_hist, "conservation_err", "λ", "Scalar model, gradient flow", True),
+        (axes[0, 1], descent_hist, "conservation_err", "λ₀", scalar_gd, False),
+        (axes[1, 0], matrix_flow, "conservation_err", "λ", "Matrix model, gradient flow", True),
+        (axes[1, 1], descent_hist, "matrix_conservation_err", "λ₀", matrix_gd, False),
+    ]
+    for ax, rows, kind, name, title, flow in panels:
+        _drift_panel(ax, rows, kind, lam_style, name)
+        if flow:
+            _threshold(ax, CONSERVATION_MAX)
+        ax.set(
+            yscale="log",
+            ylim=(FLOOR / 3, 1.0),
+            xlabel="time t" if flow else "time t = kη",
+            ylabel="|Q(t) − Q(0)| / (1 + |Q(0)|)" if flow else "|Q_k − Q_0| / (1 + |Q_0|)",
+            title=title,
         )
-        axes[0].plot(
-            predicted.step, predicted.value / measured.value.iloc[0], "o", mfc="none", color=color, ms=4
-        )
-    axes[0].set(xlabel="step k", ylabel="λ_k / λ_0", title="imbalance shrinks by Π(1 − η²r²)")
-    axes[0].legend(fontsize=7)
-    dev = _lam_label(_floor(hist[hist.kind.isin(["recursion_dev", "matrix_recursion_dev"])]))
-    dev["model"] = dev["kind"].map({"recursion_dev": "scalar", "matrix_recursion_dev": "matrix"})
-    sns.lineplot(data=dev, x="step", y="value", hue="λ", style="model", estimator=None, ax=axes[1])
+        ax.legend(loc="center right", ncols=2, **LEGEND)
+    style.save(fig, out, "conservation")
+
+
+def _residual_closed_form(
+    scalar_metrics: dict[str, Any], hist: pd.DataFrame, lam_style: LambdaStyle, out: Path
+) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for lam, part in ((float(x), hist[hist.lam == x]) for x in scalar_metrics["lambdas"]):
+        color = lam_style.color(lam)
+        ode = part[part.kind == "residual"]
+        stride = max(1, len(ode) // 30)
+        lam_style.line(axes[0], ode.t, ode.value.clip(lower=FLOOR), lam)
+        closed = part[part.kind == "residual_closed"].iloc[::stride]
+        axes[0].plot(closed.t, closed.value, "o", mfc="none", ms=4, color=color)
+        logistic = part[part.kind == "residual_logistic"].iloc[stride // 2 :: stride]
+        if len(logistic):
+            axes[0].plot(logistic.t, logistic.value, "x", ms=4, color=color)
+        err = part[part.kind == "closed_form_err"]
+        lam_style.line(axes[1], err.t, err.value.clip(lower=FLOOR), lam)
+    linear = hist[hist.kind == "linear_residual"]
+    axes[0].plot(linear.t, linear.value, "--", color="grey", label="Ẇ = Y − W (not overparameterised)")
+    axes[0].axhline(scalar_metrics["tolerance"], color="black", lw=0.8, ls=":", label="tolerance")
+    axes[0].plot([], [], "o", mfc="none", color="black", ms=4, label="implicit closed form")
+    axes[0].plot([], [], "x", color="black", ms=4, label="logistic (λ = 0)")
+    axes[0].set(
+        yscale="log",
+        ylim=(1e-16, 2),
+        xlabel="time t",
+        ylabel="residual |y − w(t)|",
+        title="Residual: integrated flow and closed forms",
+    )
+    _threshold(axes[1], CLOSED_FORM_MAX)
     axes[1].set(
         yscale="log",
-        ylim=(FLOOR / 2, 1e-10),
-        xlabel="step k",
-        ylabel="deviation / (1 + |Q_k|)",
-        title="deviation from the exact recursion",
+        ylim=(FLOOR / 3, 1e-4),
+        xlabel="time t",
+        ylabel="|w_closed − w_flow| / |w_flow|",
+        title="Relative error of the closed form",
     )
-    save(fig, out, "descent_imbalance")
+    axes[0].legend(loc="lower left", ncols=2, **LEGEND)
+    axes[1].legend(loc="upper right", ncols=2, **LEGEND)
+    style.save(fig, out, "residual_closed_form")
+
+
+def _mode_rates(matrix_metrics: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for record in matrix_metrics["records"]:
+        pairs = zip(record["rates_fitted"], record["rates_predicted"], strict=True)
+        for mode, (fit, pred) in enumerate(pairs):
+            if fit is not None and pred > 0:
+                rows.append({"lam": record["lam"], "spectrum": record["spectrum"], "mode": mode,
+                             "predicted": pred, "fitted": fit})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _rates(
+    scalar_metrics: dict[str, Any], matrix_metrics: dict[str, Any], lam_style: LambdaStyle, out: Path
+) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    records = pd.DataFrame(scalar_metrics["records"])
+    curve = scalar_metrics["rate_curve"]
+    y = _number(scalar_metrics["y"])
+    rate = np.asarray(curve["rate"], dtype=float)
+    axes[0].plot(curve["lam"], rate, color="black", lw=1, label=f"derived sqrt(λ² + 4y²), y = {y}")
+    axes[0].fill_between(curve["lam"], rate * (1 - RATE_REL_ERR_MAX), rate * (1 + RATE_REL_ERR_MAX),
+                         color="grey", alpha=0.25, lw=0, label="claim tolerance (±2%)")  # fmt: skip
+    axes[0].axhline(2 * scalar_metrics["y"], color="grey", lw=0.8, ls="-.", label="balanced rate 2y")
+    for lam, rate in zip(records.lam, records.rate_fitted, strict=True):
+        axes[0].plot(lam, rate, "o", ms=7, color=lam_style.color(lam), mec="black", mew=0.5, zorder=3)
+    axes[0].plot([], [], "o", ms=7, color="white", mec="black", mew=0.5, label="fitted (colour: λ)")
+    axes[0].axhline(scalar_metrics["linear_rate_fitted"], color="grey", ls=":", label="Ẇ = Y − W, fitted")
+    axes[0].set(xlabel="imbalance λ", ylabel="convergence rate", title="Scalar model")
+    axes[0].legend(loc="upper center", **LEGEND)
+
+    modes = _mode_rates(matrix_metrics)
+    markers = ["o", "s", "^", "D", "v", "P", "X"]
+    spectra = matrix_metrics["spectra"]
+    if len(modes):
+        limits = [0.0, 1.05 * max(modes.predicted.max(), modes.fitted.max())]
+        axes[1].plot(limits, limits, color="black", lw=1, label="fitted = predicted")
+        for (lam, index), group in modes.groupby(["lam", "spectrum"]):
+            color = "black" if lam == 0.0 else lam_style.color(lam)
+            hollow = lam <= 0.0
+            axes[1].scatter(group.predicted, group.fitted, s=45, marker=markers[int(index) % len(markers)],
+                            facecolors="none" if hollow else color, edgecolors=color, linewidths=1.2,
+                            zorder=3)  # fmt: skip
+        handles = [
+            Line2D([], [], ls="none", marker="o", ms=7, mfc="none" if lam <= 0 else lam_style.color(lam),
+                   mec="black" if lam == 0 else lam_style.color(lam),
+                   label=lam_style.label(lam) + (" (not in the claim)" if lam == 0 else ""))
+            for lam in sorted(modes.lam.unique())
+        ]  # fmt: skip
+        handles += [
+            Line2D([], [], ls="none", marker=markers[i % len(markers)], ms=7, mfc="none", mec="grey",
+                   label=_spectrum_label(spectra[i]))
+            for i in sorted(modes.spectrum.unique())
+        ]  # fmt: skip
+        first = axes[1].legend(handles=handles, loc="upper left", **LEGEND)
+        axes[1].add_artist(first)
+    axes[1].set(
+        xlabel="predicted rate sqrt(λ² + 4σ_i²)",
+        ylabel="fitted rate",
+        title="Matrix model, per mode of Y",
+    )
+    style.save(fig, out, "rates")
+
+
+def _riccati(matrix_metrics: dict[str, Any], hist: pd.DataFrame, lam_style: LambdaStyle, out: Path) -> None:
+    spectra = matrix_metrics["spectra"]
+    fig, axes = plt.subplots(1, len(spectra), figsize=(4.2 * len(spectra), 4), squeeze=False)
+    data = hist[hist.kind == "riccati_err"]
+    for index, ax in enumerate(axes[0]):
+        for lam, curve in _curves(data[data.spectrum == index], "riccati_err"):
+            lam_style.line(ax, curve.t, curve.value.clip(lower=FLOOR), lam)
+        _threshold(ax, CLOSED_FORM_MAX)
+        ax.set(
+            yscale="log",
+            ylim=(FLOOR, 1e-4),
+            xlabel="time t",
+            ylabel="‖P_closed − ZZᵀ‖_F / ‖ZZᵀ‖_F",
+            title=_spectrum_label(spectra[index]),
+        )
+        ax.legend(loc="upper right", ncols=2, **LEGEND)
+    style.save(fig, out, "riccati_error")
 
 
 def _matrix_modes(matrix_metrics: dict[str, Any], hist: pd.DataFrame, out: Path) -> None:
     lams = [float(x) for x in matrix_metrics["lambdas"]]
-    fig, axes = plt.subplots(1, len(lams), figsize=(3.2 * len(lams), 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(lams), figsize=(3.6 * len(lams), 3.8), squeeze=False)
     sigma = matrix_metrics["spectra"][0]
+    colors = sns.color_palette("colorblind", len(sigma))
     for ax, lam in zip(axes[0], lams, strict=True):
-        part = _floor(hist[(hist.kind == "mode_residual") & (hist.spectrum == 0) & (hist.lam == lam)])
-        part = part.assign(σ=part["mode"].map(lambda i: f"σ = {sigma[int(i)]:g}"))
-        sns.lineplot(data=part, x="t", y="value", hue="σ", estimator=None, ax=ax, legend=ax is axes[0][0])
-        ax.set(yscale="log", ylim=(1e-16, 10), xlabel="t", ylabel="|p_iᵀ(Y − UVᵀ)q_i|", title=f"λ = {lam:g}")
-    save(fig, out, "matrix_modes")
+        part = hist[(hist.kind == "mode_residual") & (hist.spectrum == 0) & (hist.lam == lam)]
+        for mode in sorted(part["mode"].unique()):
+            curve = part[part["mode"] == mode]
+            ax.plot(curve.t, curve.value.clip(lower=FLOOR), color=colors[int(mode)],
+                    label=f"σ_{int(mode) + 1} = {_number(sigma[int(mode)])}")  # fmt: skip
+        ax.set(
+            yscale="log",
+            ylim=(1e-16, 10),
+            xlabel="time t",
+            ylabel="|p_iᵀ(Y − UVᵀ)q_i|",
+            title=f"{_spectrum_label(sigma)}, λ = {_number(lam)}",
+        )
+        ax.legend(loc="upper right", **LEGEND)
+    style.save(fig, out, "matrix_modes")
+
+
+def _running_max(values: pd.Series) -> np.ndarray:
+    return np.maximum.accumulate(values.clip(lower=FLOOR).to_numpy())
+
+
+def _descent(hist: pd.DataFrame, lam_style: LambdaStyle, out: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
+    for lam, measured in _curves(hist, "imbalance"):
+        if lam == 0.0:
+            continue
+        predicted = hist[(hist.kind == "imbalance_predicted") & (hist.lam == lam)]
+        predicted = predicted.iloc[:: max(1, len(predicted) // 20)]
+        start = measured.value.iloc[0]
+        lam_style.line(axes[0], measured.step, measured.value / start, lam, name="λ₀")
+        color = lam_style.color(lam)
+        axes[0].plot(predicted.step, predicted.value / start, "o", mfc="none", color=color, ms=4)
+    axes[0].plot([], [], "o", mfc="none", color="black", ms=4, label="λ₀·Π(1 − η²r_j²)")
+    axes[0].set(xlabel="step k", ylabel="λ_k / λ_0", title="Scalar imbalance under gradient descent")
+    axes[0].legend(loc="upper right", **LEGEND)
+    for ax, kind, title in (
+        (axes[1], "recursion_dev", "Scalar: deviation from the recursion"),
+        (axes[2], "matrix_recursion_dev", "Matrix: deviation from the recursion"),
+    ):
+        for lam, curve in _curves(hist, kind):
+            lam_style.line(ax, curve.step, _running_max(curve.value), lam, name="λ₀")
+        _threshold(ax, RECURSION_DEV_MAX)
+        ax.set(
+            yscale="log",
+            ylim=(FLOOR / 3, 1e-10),
+            xlabel="step k",
+            ylabel="largest deviation so far / (1 + |Q_k|)",
+            title=title,
+        )
+        ax.legend(loc="center right", ncols=2, **LEGEND)
+    style.save(fig, out, "descent_imbalance")
 
 
 def plot(results: Results, out: Path) -> None:
@@ -278,11 +387,14 @@ def plot(results: Results, out: Path) -> None:
     out = Path(out)
     scalar_metrics, scalar_hist = _load(results, ScalarFlowRun)
     matrix_metrics, matrix_hist = _load(results, MatrixFlowRun)
-    _, descent_hist = _load(results, DescentRun)
-    _conservation(scalar_hist, matrix_hist, descent_hist, out)
-    _residual_closed_form(scalar_metrics, scalar_hist, out)
-    _rates(scalar_metrics, matrix_metrics, out)
-    _riccati(matrix_hist, out)
-    _hyperbolas(scalar_metrics, scalar_hist, out)
-    _descent(descent_hist, out)
+    descent_metrics, descent_hist = _load(results, DescentRun)
+    lam_style = LambdaStyle(
+        [*scalar_metrics["lambdas"], *matrix_metrics["lambdas"], *descent_metrics["lambdas"]]
+    )
+    _hyperbolas(scalar_metrics, scalar_hist, lam_style, out)
+    _conservation(scalar_hist, matrix_hist, descent_metrics, descent_hist, lam_style, out)
+    _residual_closed_form(scalar_metrics, scalar_hist, lam_style, out)
+    _riccati(matrix_metrics, matrix_hist, lam_style, out)
+    _rates(scalar_metrics, matrix_metrics, lam_style, out)
     _matrix_modes(matrix_metrics, matrix_hist, out)
+    _descent(descent_hist, lam_style, out)

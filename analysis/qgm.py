@@ -1,14 +1,15 @@
-"""Figures of the qgm study, drawn only from its stored runs (pipeline.results.Results; qgm.md §4-5).
+"""Figures of the qgm study, drawn only from its stored runs (pipeline.results.Results).
 
 Runs and metrics: pipeline/qgm/runs.py and training.py. "local" accuracy is the mean test accuracy of the
-workers' own models (what the paper reports); "averaged" is the test accuracy of the average model x̄.
-Runs are read in the order of their ids (as the figures always were), and only the finished ones.
+workers' own models (what the paper reports); "averaged" is the test accuracy of the average model x̄. Both
+are in percent and read per seed with the claims' own reader (pipeline/qgm/claims.py), so a figure shows
+exactly the numbers its claims are computed from; a missing or diverged run is left out. Every panel with
+seeds shows each seed, and the mean with its 95% t-interval or the seeds' range.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,145 +17,243 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from analysis.style import save
-from pipeline.qgm.runs import QgmRun
+from analysis import style
+from pipeline.core.stats import mean_interval
+from pipeline.qgm import claims as readers
+from pipeline.qgm.runs import REFERENCE, QgmRun
 from pipeline.results import Results
 
 CAPTIONS: dict[str, str] = {
+    "partitions": (
+        "Per-worker class histograms of the Dirichlet partition of seed 0 for each alpha (smaller alpha = "
+        "more heterogeneous): rows are workers, colours classes. Every method of a seed trains on the same "
+        "partition."
+    ),
     "accuracy_vs_alpha": (
-        "Final test accuracy against the Dirichlet concentration alpha (log axis; smaller = more "
-        "heterogeneous) per method on the ring; left: mean over the local models (the paper's number), "
-        "right: the averaged model x̄. Lines: mean over seeds, bands: seed range. All-reduce SGDm-N is the "
-        "reference. Look for: QG-DSGDm-N above DSGDm-N at small alpha, and all methods together at "
-        "alpha = 10."
+        "Final test accuracy (%) against the Dirichlet concentration alpha (heterogeneity grows to the "
+        "right) per method on the ring; left: mean over the local models (the number the paper reports), "
+        "right: the averaged model x̄. Dots are seeds, markers the mean over seeds. All-reduce SGDm-N is "
+        "the centralized reference."
+    ),
+    "paired_differences": (
+        "The paired differences the claims are computed from (points; the runs of a seed share the "
+        "initialisation, batch order and partition). Left: acc(QG-DSGDm-N) − acc(DSGDm-N) at each alpha. "
+        "Right: acc(method) − acc(all-reduce SGDm-N) for each decentralized method; the band is ±1 point, "
+        "the equivalence margin of the claim for the momentum methods at the largest alpha. Dots are "
+        "seeds, markers the mean with its 95% t-interval."
     ),
     "accuracy_table": (
-        "The paper's main table as a heat map: mean test accuracy (%, mean of local models, mean over seeds) "
-        "per method (rows) and alpha (columns); the same numbers are in accuracy_table.csv. Look for: the "
-        "DSGDm-N row falling fastest as alpha falls and the QG-DSGDm-N row staying closer to all-reduce."
+        "Mean test accuracy (%, mean of the local models) per method (rows) and alpha (columns), ± the "
+        "half-width of its 95% t-interval over seeds; the means are also in accuracy_table.csv."
     ),
     "xi_curves": (
-        "Consensus distance Ξ²_t = (1/n) Σ‖x_i − x̄‖² over training (seed 0, running mean over 10 steps, log "
-        "scale), one panel per alpha, one line per decentralized method; lr decays ×0.1 at the grey lines. "
-        "Look for: QG-DSGDm-N below DSGDm-N under heterogeneity (local momentum drives the models apart)."
-    ),
-    "partitions": (
-        "Per-worker class histograms of the Dirichlet partition (seed 0) for each alpha: rows are workers, "
-        "colours classes. Look for: near-uniform rows at alpha = 10 and one or two classes per worker at "
-        "alpha = 0.1."
+        "Consensus distance Ξ²_t = (1/n) Σ‖x_i − x̄‖² over training (running mean over 10 steps, log "
+        "scale), one panel per alpha, one line per decentralized method: mean over seeds, band: range of "
+        "the seeds; the lr decays ×0.1 at the grey lines. The claim compares Ξ² averaged over training "
+        "for QG-DSGDm-N and DSGDm-N at the smallest alpha."
     ),
 }
 
 METHOD_ORDER = ["allreduce_sgdm_n", "dsgd", "dsgdm_n", "qg_dsgdm_n", "d2", "gradient_tracking"]
 
 
-Run = tuple[QgmRun, dict[str, Any]]  # a finished run: its spec and its metrics
+def _methods(results: Results) -> list[str]:
+    return [m for m in METHOD_ORDER if m in results.section["methods"]]
 
 
-def _load(results: Results) -> list[Run]:
-    finished = sorted(results.finished(results.select(QgmRun)), key=lambda spec: spec.id)
-    return [(spec, results.metrics(spec)) for spec in finished]
+def _alphas(results: Results) -> list[float]:
+    """The alphas from the most homogeneous to the most heterogeneous."""
+    return sorted(results.section["alphas"], reverse=True)
 
 
-def _order(methods: set[str]) -> list[str]:
-    return [m for m in METHOD_ORDER if m in methods]
+def _alpha_axis(ax: plt.Axes, alphas: list[float]) -> None:
+    ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
+    ax.set_xlabel("Dirichlet alpha (more heterogeneous →)")
 
 
-def _accuracy_frame(runs: list[Run]) -> pd.DataFrame:
-    rows = []
-    for spec, m in runs:
-        for kind, key in (("local", "test_local_accuracy"), ("averaged", "test_avg_accuracy")):
-            rows.append(
-                {
-                    "method": spec.method,
-                    "alpha": spec.alpha,
-                    "seed": spec.seed_index,
-                    "model": kind,
-                    "accuracy": 100 * m.get(key, np.nan),
-                }
+def _offsets(count: int, width: float = 0.36) -> list[float]:
+    return list(np.linspace(-width / 2, width / 2, count)) if count > 1 else [0.0]
+
+
+def _seeds_and_interval(ax: plt.Axes, x: float, values: list[float], method: str, label: bool) -> None:
+    """Per-seed dots at ``x`` and their mean with its 95% t-interval, in the method's style."""
+    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    ax.scatter(np.full(finite.size, x), finite, s=12, color=style.color(method), alpha=0.5, linewidths=0)
+    estimate = mean_interval(list(finite))
+    if not np.isfinite(estimate.value):
+        return
+    yerr = None
+    if np.isfinite(estimate.low):
+        yerr = [[estimate.value - estimate.low], [estimate.high - estimate.value]]
+    ax.errorbar(
+        [x],
+        [estimate.value],
+        yerr=yerr,
+        color=style.color(method),
+        marker=style.marker(method),
+        markersize=6,
+        capsize=3,
+        linestyle="none",
+        label=style.label(method) if label else None,
+    )
+
+
+def _accuracy_vs_alpha(results: Results, out: Path) -> None:
+    alphas, methods = _alphas(results), _methods(results)
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.5), sharey=True)
+    panels = (("local models", readers.ACCURACY), ("averaged model x̄", "test_avg_accuracy"))
+    for ax, (title, key) in zip(axes, panels, strict=True):
+        for method, offset in zip(methods, _offsets(len(methods)), strict=True):
+            values = [[100.0 * v for v in readers.seed_values(results, method, a, key)] for a in alphas]
+            style.seed_points(ax, range(len(alphas)), values, method, offset=offset)
+        _alpha_axis(ax, alphas)
+        ax.set(ylabel=style.ACCURACY_LABEL, title=title)
+        ax.yaxis.set_tick_params(labelleft=True)
+    axes[0].legend(fontsize=7)
+    style.save(fig, out, "accuracy_vs_alpha")
+
+
+def _paired_differences(results: Results, out: Path) -> None:
+    alphas, methods = _alphas(results), _methods(results)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.5))
+    for i, alpha in enumerate(alphas):
+        _seeds_and_interval(left, i, readers.advantage(results, alpha), "qg_dsgdm_n", label=False)
+    left.axhline(0.0, color="grey", lw=0.8, ls="--")
+    left.set(title="QG-DSGDm-N − DSGDm-N", ylabel="accuracy difference (points)")
+    _alpha_axis(left, alphas)
+    others = [m for m in methods if m != REFERENCE]
+    if REFERENCE in methods:
+        right.axhspan(
+            -readers.EQUIVALENCE_POINTS,
+            readers.EQUIVALENCE_POINTS,
+            color="grey",
+            alpha=0.12,
+            lw=0,
+            label=f"±{readers.EQUIVALENCE_POINTS:g} point",
+        )
+        for method, offset in zip(others, _offsets(len(others)), strict=True):
+            for i, alpha in enumerate(alphas):
+                difference = np.subtract(
+                    readers.accuracy(results, method, alpha), readers.accuracy(results, REFERENCE, alpha)
+                )
+                _seeds_and_interval(right, i + offset, list(difference), method, label=i == 0)
+        right.axhline(0.0, color=style.color(REFERENCE), lw=0.8, ls="--")
+        right.legend(fontsize=7)
+    else:
+        right.text(0.5, 0.5, "no all-reduce SGDm-N runs", ha="center", va="center", transform=right.transAxes)
+    right.set(title=f"method − {style.label(REFERENCE)}", ylabel="accuracy difference (points)")
+    _alpha_axis(right, alphas)
+    style.save(fig, out, "paired_differences")
+
+
+def _accuracy_table(results: Results, out: Path) -> None:
+    alphas, methods = _alphas(results), _methods(results)
+    means = pd.DataFrame(index=methods, columns=alphas, dtype=float)
+    notes = pd.DataFrame(index=methods, columns=alphas, dtype=object)
+    for method in methods:
+        for alpha in alphas:
+            estimate = mean_interval(readers.accuracy(results, method, alpha))
+            means.loc[method, alpha] = estimate.value
+            half = (estimate.high - estimate.low) / 2
+            notes.loc[method, alpha] = (
+                ""
+                if not np.isfinite(estimate.value)
+                else f"{estimate.value:.1f}" + (f"\n±{half:.1f}" if np.isfinite(half) else "")
             )
-    return pd.DataFrame(rows, columns=["method", "alpha", "seed", "model", "accuracy"])
+    out.mkdir(parents=True, exist_ok=True)
+    table = means.round(2)
+    table.insert(0, "label", [style.label(m) for m in methods])
+    table.to_csv(out / "accuracy_table.csv", index_label="method")
+    fig, ax = plt.subplots(figsize=(5.4, 0.55 * len(methods) + 1.4))
+    if means.notna().any().any():
+        sns.heatmap(
+            means,
+            annot=notes.to_numpy(),
+            fmt="",
+            cmap="viridis",
+            ax=ax,
+            cbar_kws={"label": style.ACCURACY_LABEL},
+            annot_kws={"fontsize": 7},
+        )
+    ax.set_xticks(np.arange(len(alphas)) + 0.5, [f"{a:g}" for a in alphas])
+    ax.set_yticks(np.arange(len(methods)) + 0.5, [style.label(m) for m in methods], rotation=0)
+    ax.set(xlabel="Dirichlet alpha (more heterogeneous →)", ylabel="method")
+    style.save(fig, out, "accuracy_table")
 
 
-def _accuracy_vs_alpha(frame: pd.DataFrame, out: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4), sharey=True)
-    order = _order(set(frame["method"]))
-    for ax, kind in zip(axes, ("local", "averaged"), strict=True):
-        part = frame[frame["model"] == kind]
-        if len(part):
-            sns.lineplot(
-                part, x="alpha", y="accuracy", hue="method", hue_order=order, marker="o",
-                errorbar=("pi", 100), ax=ax, legend=kind == "local",
-            )  # fmt: skip
-            ax.set_xscale("log")
-        ax.set(xlabel="Dirichlet alpha", ylabel="test accuracy (%)", title=f"{kind} model(s)")
-    save(fig, out, "accuracy_vs_alpha")
-
-
-def _accuracy_table(frame: pd.DataFrame, out: Path) -> None:
-    local = frame[frame["model"] == "local"]
-    fig, ax = plt.subplots(figsize=(4.8, 3.0))
-    if len(local):
-        table = local.pivot_table(index="method", columns="alpha", values="accuracy", aggfunc="mean")
-        table = table.reindex(index=_order(set(table.index)), columns=sorted(table.columns, reverse=True))
-        out.mkdir(parents=True, exist_ok=True)
-        table.round(2).to_csv(out / "accuracy_table.csv")
-        sns.heatmap(table, annot=True, fmt=".1f", cmap="viridis", cbar_kws={"label": "accuracy (%)"}, ax=ax)
-        ax.set_xticklabels([f"{a:g}" for a in table.columns])
-    ax.set(xlabel="Dirichlet alpha", ylabel="")
-    save(fig, out, "accuracy_table")
-
-
-def _xi_curves(results: Results, runs: list[Run], out: Path) -> None:
-    frames = []
-    for spec, _ in runs:
-        if spec.seed_index == 0 and spec.method != "allreduce_sgdm_n":
-            h = results.history(spec).dropna(subset=["train_xi_sq"])
-            h["xi_sq"] = h["train_xi_sq"].rolling(10, min_periods=1).mean()
-            frames.append(h.assign(method=spec.method, alpha=spec.alpha))
-    alphas = sorted({f["alpha"].iloc[0] for f in frames}, reverse=True)
-    fig, axes = plt.subplots(1, max(1, len(alphas)), figsize=(3.2 * max(1, len(alphas)), 3.2), squeeze=False)
-    for i, (ax, alpha) in enumerate(zip(axes[0], alphas, strict=False)):
-        frame = pd.concat([f for f in frames if f["alpha"].iloc[0] == alpha], ignore_index=True)
-        sns.lineplot(
-            frame, x="step", y="xi_sq", hue="method", hue_order=_order(set(frame["method"])), ax=ax, lw=0.8,
-            legend=i == 0,
-        )  # fmt: skip
-        positive = frame["xi_sq"] > 0
-        if positive.any():
+def _xi_curves(results: Results, out: Path) -> None:
+    alphas = _alphas(results)
+    methods = [m for m in _methods(results) if m != REFERENCE]
+    fig, axes = plt.subplots(1, len(alphas), figsize=(3.3 * len(alphas), 3.3), squeeze=False)
+    for i, (ax, alpha) in enumerate(zip(axes[0], alphas, strict=True)):
+        decays: list[float] = []
+        positive = False
+        for method in methods:
+            specs = results.finished(results.select(QgmRun, method=method, alpha=alpha))
+            frames = []
+            for spec in specs:
+                h = results.history(spec).dropna(subset=["train_xi_sq"])
+                frames.append(h.assign(xi_sq=h["train_xi_sq"].rolling(10, min_periods=1).mean()))
+                lr = h.drop_duplicates("step")
+                decays = list(lr["step"].to_numpy()[1:][np.diff(lr["train_lr"].to_numpy()) < 0])
+            if not frames:
+                continue
+            grouped = pd.concat(frames, ignore_index=True).groupby("step")["xi_sq"]
+            mean = grouped.mean()
+            ax.plot(mean.index, mean.to_numpy(), color=style.color(method), lw=0.9, label=style.label(method))
+            ax.fill_between(
+                mean.index,
+                grouped.min().to_numpy(),
+                grouped.max().to_numpy(),
+                color=style.color(method),
+                alpha=0.15,
+                lw=0,
+            )
+            positive = positive or bool((mean > 0).any())
+        if positive:
             ax.set_yscale("log")
-        for lr_step in np.flatnonzero(np.diff(frame.drop_duplicates("step")["train_lr"].to_numpy()) < 0):
-            ax.axvline(frame.drop_duplicates("step")["step"].iloc[lr_step + 1], color="grey", lw=0.6, ls=":")
+        for step in decays:
+            ax.axvline(step, color="grey", lw=0.6, ls=":")
         ax.set(xlabel="step", ylabel="consensus distance Ξ²", title=f"alpha = {alpha:g}")
-    save(fig, out, "xi_curves")
+        if i == 0 and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    style.save(fig, out, "xi_curves")
 
 
-def _partitions(runs: list[Run], out: Path) -> None:
-    parts = {}
-    for spec, m in runs:
-        if spec.seed_index == 0 and spec.alpha not in parts:
-            parts[spec.alpha] = np.asarray(m["class_counts"], dtype=float)
-    alphas = sorted(parts, reverse=True)
-    fig, axes = plt.subplots(1, max(1, len(alphas)), figsize=(3.0 * max(1, len(alphas)), 3.2), squeeze=False)
+def _partitions(results: Results, out: Path) -> None:
+    parts: dict[float, np.ndarray] = {}
+    for spec in results.finished(results.select(QgmRun, seed_index=0)):
+        if spec.alpha not in parts:
+            parts[spec.alpha] = np.asarray(results.metrics(spec)["class_counts"], dtype=float)
+    alphas = [a for a in _alphas(results) if a in parts]
+    fig, axes = plt.subplots(1, max(1, len(alphas)), figsize=(3.0 * max(1, len(alphas)), 3.3), squeeze=False)
     for ax, alpha in zip(axes[0], alphas, strict=False):
         counts = parts[alpha]
         left = np.zeros(len(counts))
         colours = sns.color_palette("tab10", counts.shape[1])
         for c in range(counts.shape[1]):
-            ax.barh(np.arange(len(counts)), counts[:, c], left=left, color=colours[c], height=0.9)
+            ax.barh(
+                np.arange(len(counts)),
+                counts[:, c],
+                left=left,
+                color=colours[c],
+                height=0.9,
+                label=f"class {c}",
+            )
             left += counts[:, c]
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.invert_yaxis()
-        ax.set(title=f"alpha = {alpha:g}", xlabel="samples (colour = class)", ylabel="worker")
-    save(fig, out, "partitions")
+        ax.set(title=f"alpha = {alpha:g}", xlabel="training samples (colour = class)", ylabel="worker")
+    if alphas:
+        axes[0][len(alphas) - 1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    style.save(fig, out, "partitions")
 
 
 def plot(results: Results, out: Path) -> None:
     """Draw every figure in :data:`CAPTIONS` from the study's finished runs into ``out``."""
     out = Path(out)
-    runs = _load(results)
-    frame = _accuracy_frame(runs)
-    _accuracy_vs_alpha(frame, out)
-    _accuracy_table(frame, out)
-    _xi_curves(results, runs, out)
-    _partitions(runs, out)
+    _partitions(results, out)
+    _accuracy_vs_alpha(results, out)
+    _paired_differences(results, out)
+    _accuracy_table(results, out)
+    _xi_curves(results, out)

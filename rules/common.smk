@@ -1,4 +1,5 @@
 # Shared helpers: config validation, the run table, and what each job receives.
+import functools
 import json
 import os
 import sys
@@ -6,8 +7,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from analysis.catalog import captions
 from pipeline import paths, studies
 from pipeline.core.config import ConfigError, output_tag, validate
+from pipeline.core.imports import code_digest
 
 
 envvars:
@@ -61,9 +64,21 @@ def study_json(study):
     return json.dumps(payload, sort_keys=True)
 
 
+CODE_DIGESTS = Path(".snakemake") / "pipeline" / "code_digests.json"
+
+
+@functools.cache
 def study_code(study):
-    """The source files the study's runs execute (study.py and its imports): editing them re-runs its jobs."""
-    return studies.code_paths(study)
+    """Digest of the code the study's runs execute (study.py and every module it imports, docstrings and
+    comments left out): a param, so editing that code re-runs the study's jobs and editing its
+    documentation does not."""
+    return code_digest(studies.code_paths(study), CODE_DIGESTS)
+
+
+@functools.cache
+def claims_code(study):
+    """Digest of the code the study's claims execute (claims.py and its imports)."""
+    return code_digest(studies.claims_code(study), CODE_DIGESTS)
 
 
 def study_data(study):

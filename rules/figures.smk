@@ -5,12 +5,12 @@ rule study_claims:
     input:
         metrics=lambda wildcards: run_metrics(wildcards.study),
         theory=lambda wildcards: theory_outputs(wildcards.study),
-        code=lambda wildcards: studies.claims_code(wildcards.study),
     output:
         csv=str(OUT.study_claims_csv("{study}")),
         records=str(OUT.study_claims_json("{study}")),
     params:
         study_json=lambda wildcards: study_json(wildcards.study),
+        code=lambda wildcards: claims_code(wildcards.study),
     conda:
         "../envs/pipeline.yaml"
     log:
@@ -27,9 +27,15 @@ rule figures:
         script="analysis/{study}.py",
         shared=["analysis/__main__.py", "analysis/style.py", "pipeline/results.py"],
     output:
-        directory(str(OUT.figure_dir("{study}"))),
+        report(
+            directory(str(OUT.figure_dir("{study}"))),
+            patterns=["{name}.png"],
+            caption="../docs/report/figure.rst",
+            category="{study}",
+        ),
     params:
         study_json=lambda wildcards: study_json(wildcards.study),
+        captions=lambda wildcards: captions(wildcards.study),
     conda:
         "../envs/pipeline.yaml"
     log:

@@ -2,12 +2,11 @@
 
 
 rule theory:
-    input:
-        code=lambda wildcards: study_code(wildcards.study),
     output:
         str(OUT.theory_json("{study}")),
     params:
         section_json=lambda wildcards: json.dumps(config[wildcards.study], sort_keys=True),
+        code=lambda wildcards: study_code(wildcards.study),
     conda:
         "../envs/pipeline.yaml"
     log:

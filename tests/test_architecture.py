@@ -52,3 +52,22 @@ def test_a_study_watches_the_code_its_runs_execute_and_not_its_claims() -> None:
         assert not any(p.endswith("/claims.py") or p == "pipeline/results.py" for p in paths), study
         assert f"pipeline/{study}/claims.py" in studies.claims_code(study)
     assert not any(p.startswith("pipeline/decentralized") for p in studies.code_paths("nero"))
+
+
+def test_the_code_digest_ignores_documentation_but_not_code(tmp_path: Path, monkeypatch) -> None:
+    module = tmp_path / "pipeline" / "m.py"
+    module.parent.mkdir()
+    monkeypatch.setattr(imports, "REPO_ROOT", tmp_path)
+    cache = tmp_path / "digests.json"
+
+    def digest(source: str) -> str:
+        module.write_text(source)
+        return imports.code_digest(["pipeline/m.py"], cache)
+
+    base = digest('"""Doc."""\n\n\ndef f(x):\n    """What f does."""\n    return x + 1\n')
+    assert (
+        digest('"""Other doc."""\n\n\ndef f(x):  # a comment\n    """Reworded."""\n    return x + 1\n')
+        == base
+    )
+    assert digest('"""Doc."""\n\n\ndef f(x):\n    """What f does."""\n    return x + 2\n') != base
+    assert cache.exists()

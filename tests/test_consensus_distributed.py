@@ -1,5 +1,5 @@
 """torch.distributed (gloo, torchrun, n = 4 processes) against the vmap simulator: same parameters to 1e-6
-after 5 steps (consensus.md §6, qgm.md §6)."""
+after 5 steps."""
 
 from __future__ import annotations
 

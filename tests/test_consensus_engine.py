@@ -1,5 +1,5 @@
 """Decentralized engine: mixing matrices, gossip, consensus distance, algorithms (hand-computed two steps),
-simulator reductions and the vmapped workers against a loop over separate models (consensus.md §6, qgm.md §6).
+simulator reductions and the vmapped workers against a loop over separate models.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_ring_second_eigenvalue_matches_formula_and_table(n, lam2):
         ("complete", 16, 1.0),
     ],
 )
-def test_spectral_gaps_match_the_sheet(name, n, rho):
+def test_spectral_gaps_match_their_known_values(name, n, rho):
     assert topology.spectral_gap(topology.mixing_matrix(name, n)) == pytest.approx(rho, abs=1.5e-3)
 
 
@@ -174,7 +174,7 @@ def test_qgm_two_steps_by_hand():
 
 
 def test_qgm_without_gossip_is_heavy_ball_on_its_buffer():
-    """qgm.md §6: W = I, n = 1, no Nesterov: u = β m̂ + g and m̂' = (1 − μ') m̂ + μ' u exactly."""
+    """W = I, n = 1, no Nesterov: u = β m̂ + g and m̂' = (1 − μ') m̂ + μ' u exactly."""
     comm = StackedComm(np.eye(1))
     X = torch.tensor([[0.7]], dtype=torch.float64)
     q = alg.QGDSGDmN(momentum=BETA, buffer_rate=MU, nesterov=False)
@@ -195,7 +195,7 @@ def test_d2_two_steps_by_hand_with_lr_change():
     half = tuple(a - lrs[1] * ((p - a) / lrs[0] + c - d) for a, p, c, d in zip(x1, x0, g1, g0, strict=True))
     x2 = _mix(half)
     assert _two_steps(alg.D2(), lrs) == pytest.approx(x2, abs=1e-6)
-    # at a constant lr the update is 2x − x⁻ − η(g − g⁻) (qgm.md §2.2)
+    # at a constant lr the update is 2x − x⁻ − η(g − g⁻)
     g1c = tuple(
         xi - bi
         for xi, bi in zip(_mix(tuple(xi - ETA * gi for xi, gi in zip(x0, g0, strict=True))), B, strict=True)
@@ -223,7 +223,7 @@ def test_gradient_tracking_two_steps_by_hand(beta):
 
 @pytest.mark.parametrize("name", ["dsgd", "dsgdm_n", "qg_dsgdm_n", "d2", "gradient_tracking"])
 def test_mean_dynamics_and_identical_workers(name):
-    """Identical data and init: every method equals its single-worker run, and Ξ stays 0 (consensus.md §6)."""
+    """Identical data and init: every method equals its single-worker run, and Ξ stays 0."""
     W = topology.ring(5)
     algorithm = alg.make_algorithm(name, weight_decay=1e-3)
     single = copy.deepcopy(algorithm)

@@ -1,4 +1,4 @@
-"""DirectPred predictor, F̂ accumulator, loss and step order against hand computations (directpred.md §6)."""
+"""DirectPred predictor, F̂ accumulator, loss and step order against hand computations."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def _step(predictor: str, freq: int = 1, method: str = "byol") -> SSLStep:
 
 
 def test_freq_1_overwrites_with_the_estimate_after_the_step() -> None:
-    """With freq = 1 the W_p used at iteration t+1 is computed from F̂ after iteration t (§6)."""
+    """With freq = 1 the W_p used at iteration t+1 is computed from F̂ after iteration t."""
     step = _step("directpred")
     x = torch.rand(20, 1, 4, 4)
     for t in range(3):

@@ -16,8 +16,8 @@ def test_every_symbolic_check_passes() -> None:
     assert failing == []
 
 
-def test_reference_values_of_the_sheet() -> None:
-    """directpred.md §2.2: τ=1, σ²=0.5, η=0.05 → p*₋ = 0.05445, p*₊ = 0.61222, η_crit = 1/6."""
+def test_reference_values() -> None:
+    """Eqn 16 at τ=1, σ²=0.5, η=0.05 → p*₋ = 0.05445, p*₊ = 0.61222, η_crit = 1/6."""
     values = theory.numbers(1.0, 0.5, 0.05, 1.0)
     assert values["p_minus"] == pytest.approx(0.05445, abs=1e-5)
     assert values["p_plus"] == pytest.approx(0.61222, abs=1e-5)

@@ -1,4 +1,4 @@
-"""Fisher penalty, gradient-norm control and the penalised SGD step (fisher.md §2.2, §6)."""
+"""Fisher penalty, gradient-norm control and the penalised SGD step, against independent computations."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _set_flat(model: nn.Module, flat: torch.Tensor) -> None:
 
 @pytest.mark.parametrize("kind", ["fisher", "grad_norm"])
 def test_penalty_gradient_matches_central_differences(kind):
-    """Double backprop against central differences in float64, ŷ held fixed (§6), every coordinate."""
+    """Double backprop against central differences in float64, ŷ held fixed, every coordinate."""
     model, (x, y) = _model(), _batch()
     labels = torch.tensor([2, 0, 1, 1, 0, 2, 2, 1])
 

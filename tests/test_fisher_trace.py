@@ -1,4 +1,4 @@
-"""Fisher-trace estimators (fisher.md §2.1, §6) against independent computations."""
+"""Fisher-trace estimators against independent computations."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_sampled_estimators_are_unbiased(estimator):
 
 
 def test_true_labels_give_a_different_quantity():
-    """With the data labels, B·‖∇L‖² is not the per-example mean (cross terms survive): GP ≠ FP (§6)."""
+    """With the data labels, B·‖∇L‖² is not the per-example mean (cross terms survive): GP ≠ FP."""
     model, x = _tiny_mlp(), _inputs()
     y = torch.randint(0, 3, (len(x),), generator=torch.Generator().manual_seed(2))
     grads = torch.autograd.grad(functional.cross_entropy(model(x), y), list(model.parameters()))

@@ -1,4 +1,4 @@
-"""Numerical methods of the gradient_flow study, each against an independent computation (§2, derived)."""
+"""Numerical methods of the gradient_flow study against independent computations (docs/gradient_flow.md)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def test_fit_window_excludes_transient_and_noise_floor() -> None:
     rng = np.random.default_rng(0)
     err = 0.5 * np.exp(-2.5 * t) * (1 + 50 * np.exp(-5 * t)) + 1e-13 * rng.standard_normal(t.size)
     assert abs(scalar.fit_rate(t, err, WINDOW) - 2.5) < 1e-3
-    # The sheet's trap: a window reaching into the noise floor or the transient gives a wrong rate.
+    # The fit-window trap (docs/gradient_flow.md §3): a window reaching into the noise floor or the
+    # transient gives a wrong rate.
     assert abs(scalar.fit_rate(t, err, (1e-16, 10.0)) - 2.5) > 0.1
     assert np.isnan(scalar.fit_rate(t[:5], err[:5], WINDOW))
 

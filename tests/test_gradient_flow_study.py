@@ -11,6 +11,7 @@ import pytest
 from helpers.records import execute_all, study_results
 
 from pipeline import studies
+from pipeline.core import stats
 from pipeline.core.bench import Benchmark
 from pipeline.core.config import ConfigError, section
 from pipeline.core.study import RunContext
@@ -74,24 +75,72 @@ def test_records_are_complete(results: Results) -> None:
     assert len(results.metrics(results.one(ScalarFlowRun))["records"]) == len(TINY["lambdas"])
 
 
+KINDS = {
+    "conservation": "check",
+    "closed_form_scalar": "reproduction",
+    "closed_form_riccati": "reproduction",
+    "rate_scalar": "reproduction",
+    "rate_matrix_modes": "reproduction",
+    "spectrum_of_F": "check",
+    "acceleration": "reproduction",
+    "descent_recursion": "check",
+    "theory": "check",
+    "overparameterised_faster": "check",
+}
+SIDES = {
+    "conservation": ("<=", 1e-8),
+    "closed_form_scalar": ("<=", 1e-6),
+    "closed_form_riccati": ("<=", 1e-6),
+    "rate_scalar": ("<=", 0.02),
+    "rate_matrix_modes": ("<=", 0.02),
+    "spectrum_of_F": ("<=", 1e-10),
+    "acceleration": ("==", 0.0),
+    "descent_recursion": ("<=", 1e-12),
+    "theory": ("==", 0.0),
+    "overparameterised_faster": (">", 1.0),
+}
+
+
 def test_all_claims_hold_on_tiny_config(results: Results) -> None:
     claims = claims_of.claims(results)
-    ids = {c.claim_id for c in claims}
-    assert {
-        "conservation",
-        "closed_form_scalar",
-        "closed_form_riccati",
-        "rate_scalar",
-        "rate_matrix_modes",
-    } <= ids
-    assert {"acceleration", "descent_recursion", "theory", "overparameterised_faster"} <= ids
-    failing = [(c.claim_id, c.measured, c.comparison) for c in claims if not c.holds]
+    assert [c.claim_id for c in claims] == list(KINDS)
+    failing = [(c.claim_id, c.estimate, c.comparison, c.threshold) for c in claims if c.verdict != "holds"]
     assert not failing, failing
-    thresholds = {c.claim_id: c.comparison for c in claims}
-    assert thresholds["conservation"] == "<= 1e-08"
-    assert thresholds["closed_form_scalar"] == thresholds["closed_form_riccati"] == "<= 1e-06"
-    assert thresholds["rate_scalar"] == thresholds["rate_matrix_modes"] == "<= 0.02"
-    assert thresholds["descent_recursion"] == "<= 1e-12"
+
+
+def test_claims_follow_the_contract(results: Results) -> None:
+    """Kinds as designed, thresholds as documented, exact estimates (n = 1, zero width), abstract cited."""
+    claims = {c.claim_id: c for c in claims_of.claims(results)}
+    assert {key: c.kind for key, c in claims.items()} == KINDS
+    assert {key: (c.comparison, c.threshold) for key, c in claims.items()} == SIDES
+    for claim in claims.values():
+        assert claim.n == 1 and claim.ci_low == claim.ci_high == claim.estimate, claim.claim_id
+        assert claim.study == "gradient_flow" and claim.scale == "smoke"
+        if claim.kind == "reproduction":
+            assert claim.paper_value and claim.paper_source == "abstract", claim.claim_id
+        else:
+            assert not claim.paper_value and not claim.paper_source, claim.claim_id
+        assert claim.note or claim.claim_id == "theory", claim.claim_id
+
+
+def test_every_evidence_is_a_figure_the_analysis_draws(results: Results) -> None:
+    from analysis import gradient_flow as figures
+
+    prefix = "figures/smoke/gradient_flow/"
+    for claim in claims_of.claims(results):
+        assert claim.evidence.startswith(prefix) and claim.evidence.endswith(".png"), claim.evidence
+        assert claim.evidence[len(prefix) : -len(".png")] in figures.CAPTIONS, claim.claim_id
+
+
+def test_no_overparameterised_claim_for_small_targets(results: Results, tmp_path: Path) -> None:
+    """The rate 2y exceeds 1 only for y > 1/2: the check is absent otherwise."""
+    small = study_results("gradient_flow", {**TINY, "y": 0.4, "w0": 0.001}, tmp_path)
+    source = results.outputs.study_dir("gradient_flow")
+    for path in source.rglob("*.json"):
+        destination = small.outputs.study_dir("gradient_flow") / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_text(path.read_text())
+    assert "overparameterised_faster" not in {c.claim_id for c in claims_of.claims(small)}
 
 
 def _copy_results(results: Results, target: Path) -> Results:
@@ -120,30 +169,75 @@ def _edit_metrics(results: Results, run: str, key: str, value: Any) -> None:
         ("scalar", "closed_form_rel_err_max", 2e-6, "closed_form_scalar"),
         ("matrix", "riccati_rel_err_max", 1e-2, "closed_form_riccati"),
         ("scalar", "rate_rel_err_max", 0.021, "rate_scalar"),
+        ("scalar", "rate_rel_err_max", None, "rate_scalar"),  # no fit in the window
         ("matrix", "rate_rel_err_max", 0.5, "rate_matrix_modes"),
+        ("matrix", "spectrum_err_max", 1e-6, "spectrum_of_F"),
         ("scalar", "acceleration_violations", 1, "acceleration"),
         ("descent", "recursion_dev_max", 1e-9, "descent_recursion"),
         ("scalar", "rate_over_linear_min", 0.9, "overparameterised_faster"),
+        ("scalar", "rate_over_linear_min", 1.0, "overparameterised_faster"),  # strict: equal fails
     ],
 )
-def test_a_bad_number_breaks_exactly_its_claim(
+def test_a_bad_number_fails_exactly_its_claim(
     results: Results, tmp_path: Path, run: str, key: str, value: Any, claim_id: str
 ) -> None:
     copy = _copy_results(results, tmp_path)
     _edit_metrics(copy, run, key, value)
-    verdicts = {c.claim_id: c.holds for c in claims_of.claims(copy)}
-    assert verdicts.pop(claim_id) is False
-    assert all(verdicts.values()), verdicts
+    verdicts = {c.claim_id: c.verdict for c in claims_of.claims(copy)}
+    assert verdicts.pop(claim_id) == "fails"
+    assert set(verdicts.values()) == {"holds"}, verdicts
 
 
-def test_a_failing_sympy_check_breaks_the_theory_claim(results: Results, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("run", "key", "value", "claim_id"),
+    [
+        ("scalar", "rate_rel_err_max", 0.02, "rate_scalar"),
+        ("matrix", "riccati_rel_err_max", 1e-6, "closed_form_riccati"),
+        ("descent", "recursion_dev_max", 1e-12, "descent_recursion"),
+    ],
+)
+def test_a_number_at_its_threshold_holds(
+    results: Results, tmp_path: Path, run: str, key: str, value: Any, claim_id: str
+) -> None:
+    """The thresholds are inclusive bounds (``<=``); an exact estimate is never inconclusive."""
+    copy = _copy_results(results, tmp_path)
+    _edit_metrics(copy, run, key, value)
+    claim = next(c for c in claims_of.claims(copy) if c.claim_id == claim_id)
+    assert (claim.verdict, claim.estimate) == ("holds", value)
+
+
+@pytest.mark.parametrize("claim_id", list(SIDES))
+def test_verdicts_are_computed_from_intervals(claim_id: str) -> None:
+    """Each claim's side, applied to an interval: wholly on the claimed side holds, straddling the
+    threshold is inconclusive, wholly on the other side fails (the rule make_claim applies)."""
+    comparison, threshold = SIDES[claim_id]
+    if comparison == "==":
+        assert stats.verdict(stats.exact(threshold), comparison, threshold) == "holds"
+        assert stats.verdict(stats.exact(threshold + 1), comparison, threshold) == "fails"
+        return
+    scale = max(abs(threshold), 1e-3)
+    below = [threshold - scale * f for f in (0.5, 0.6, 0.7, 0.8)]
+    straddle = [
+        threshold - scale * 0.5,
+        threshold + scale * 0.5,
+        threshold - scale * 0.4,
+        threshold + scale * 0.6,
+    ]
+    above = [threshold + scale * f for f in (0.5, 0.6, 0.7, 0.8)]
+    claimed, other = (below, above) if comparison in ("<", "<=") else (above, below)
+    assert stats.verdict(stats.mean_interval(claimed), comparison, threshold) == "holds"
+    assert stats.verdict(stats.mean_interval(straddle), comparison, threshold) == "inconclusive"
+    assert stats.verdict(stats.mean_interval(other), comparison, threshold) == "fails"
+
+
+def test_a_failing_sympy_check_fails_the_theory_claim(results: Results, tmp_path: Path) -> None:
     copy = _copy_results(results, tmp_path)
     path = copy.outputs.theory_json("gradient_flow")
     theory = json.loads(path.read_text())
     theory["checks"]["scalar_lambda_conserved"]["passes"] = False
     path.write_text(json.dumps(theory))
     claim = next(c for c in claims_of.claims(copy) if c.claim_id == "theory")
-    assert claim.holds is False and claim.measured == 1.0
+    assert claim.verdict == "fails" and claim.estimate == 1.0
 
 
 def test_default_config_meets_claims_numbers() -> None:
@@ -158,14 +252,43 @@ def test_default_config_meets_claims_numbers() -> None:
     assert not math.isnan(metrics["rate_rel_err_max_balanced"])
 
 
-def test_figures(results: Results, tmp_path: Path) -> None:
+def test_figures(results: Results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every figure is drawn; every panel has a y label; legends carry human labels, never bare ids."""
     from analysis import gradient_flow as figures
+    from analysis import style
 
+    panels: dict[str, list[tuple[str, list[str]]]] = {}
+    save = style.save
+
+    def record(fig: Any, out: Path, stem: str) -> None:
+        panels[stem] = [
+            (ax.get_ylabel(), [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else [])
+            for ax in fig.axes
+        ]
+        save(fig, out, stem)
+
+    monkeypatch.setattr(figures.style, "save", record)
     figures.plot(results, tmp_path)
+    assert list(panels) == list(figures.CAPTIONS)
     for stem in figures.CAPTIONS:
         assert (tmp_path / f"{stem}.png").stat().st_size > 0
         assert (tmp_path / f"{stem}.pdf").stat().st_size > 0
-    assert {"conservation", "residual_closed_form", "rates"} <= set(figures.CAPTIONS)
+        for ylabel, legend in panels[stem]:
+            assert ylabel.strip(), stem
+            bare = [
+                text for text in legend if text.replace(".", "").replace("−", "").replace("-", "").isdigit()
+            ]
+            assert not bare, (stem, bare)
+            assert all(text not in ("spectrum", "model", "λ", "σ") for text in legend), (stem, legend)
+
+
+def test_lambda_style_is_shared_and_symmetric() -> None:
+    from analysis.gradient_flow import LambdaStyle
+
+    lam_style = LambdaStyle([-2.0, 0.0, 1.0, 2.0, 3.0])
+    assert lam_style.color(-2.0) == lam_style.color(2.0) != lam_style.color(3.0)
+    assert (lam_style.linestyle(-2.0), lam_style.linestyle(2.0)) == ("--", "-")
+    assert lam_style.label(-2.0) == "λ = −2" and lam_style.label(0.5, "λ₀") == "λ₀ = 0.5"
 
 
 def test_benchmarks_compare_equal_outputs() -> None:

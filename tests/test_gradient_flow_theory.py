@@ -1,4 +1,4 @@
-"""The sympy checks of the gradient_flow study (gradient_flow.md §2, §6): they pass, and they can fail."""
+"""The sympy checks of the gradient_flow study (docs/gradient_flow.md §2, §6): they pass and can fail."""
 
 from __future__ import annotations
 

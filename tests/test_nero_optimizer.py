@@ -1,4 +1,4 @@
-"""Nero (pipeline/nero/optimizer.py) against independent computations (nero.md §6) and pytorch-optimizer."""
+"""Nero (pipeline/nero/optimizer.py) against independent computations (Algorithm 1) and pytorch-optimizer."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_matches_pytorch_optimizer_over_20_steps(dtype: torch.dtype) -> None:
     from pytorch_optimizer import Nero as ReferenceNero
 
     ours = _model().to(dtype)
-    Nero(ours.parameters(), lr=0.01, eps=1e-8)  # projects in place (construction, §2.2)
+    Nero(ours.parameters(), lr=0.01, eps=1e-8)  # projects in place (at construction)
     reference = copy.deepcopy(ours)  # projected before the reference sees it (it projects lazily)
     optimizer = Nero(ours.parameters(), lr=0.01, eps=1e-8)
     ref_optimizer = ReferenceNero(reference.parameters(), lr=0.01, beta=0.999, eps=1e-8, foreach=False)
@@ -71,7 +71,7 @@ def test_faithful_and_eps_forms_agree_on_nondegenerate_inputs() -> None:
 
 
 def test_first_step_moves_each_neuron_by_lr_times_scale() -> None:
-    """At t = 1, v̂ = ‖g_i‖², so every row moves by exactly lr·scale before projection (§6)."""
+    """At t = 1, v̂ = ‖g_i‖², so every row moves by exactly lr·scale before projection."""
     torch.manual_seed(1)
     weight = nn.Parameter(torch.randn(5, 7))
     bias = nn.Parameter(torch.randn(5))
@@ -87,7 +87,7 @@ def test_first_step_moves_each_neuron_by_lr_times_scale() -> None:
 
 
 def test_rotation_angle_is_atan_lr() -> None:
-    """A gradient orthogonal to a unit, zero-mean row rotates it by atan(lr) (§6)."""
+    """A gradient orthogonal to a unit, zero-mean row rotates it by atan(lr)."""
     row = torch.tensor([[1.0, -1.0, 0.0, 0.0]]) / math.sqrt(2)
     weight = nn.Parameter(row.clone())
     optimizer = Nero([weight], lr=0.2)
@@ -130,7 +130,7 @@ def test_state_is_one_number_per_neuron() -> None:
         assert len(v) == (p.shape[0] if p.dim() > 1 else p.numel()) and v.numel() == len(v)
     assert state_numel(optimizer) == nero_expected_numel(model)
     linear = nn.Linear(64, 128)
-    assert nero_expected_numel(linear) - 2 == 256  # the sheet's example: 256 for Nero (plus two scales)
+    assert nero_expected_numel(linear) - 2 == 256  # 128 rows + 128 biases for Nero (plus two scales)
 
 
 @pytest.mark.parametrize(

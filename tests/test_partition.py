@@ -1,4 +1,4 @@
-"""The Dirichlet non-IID partition of papers/qgm.md (section 2.3) and its invariants (section 6)."""
+"""The Dirichlet non-IID partition of the official QGM code and its invariants."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The qgm study: the run table (typed specs, per-run re-runs), partitions as the runs use them, one tiny
-run, claims from numbers (bad metrics must fail), figures from stored records only, and the benchmark's
-shape (papers/qgm.md §5-6)."""
+run, claims from per-seed numbers (verdicts from their intervals: holds, inconclusive, fails), figures from
+stored records only, and the benchmark's shape."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,7 +30,7 @@ from pipeline.results import Results
 CLAIM_CFG: dict[str, Any] = {
     "alphas": [10.0, 1.0, 0.1],
     "methods": ["allreduce_sgdm_n", "dsgd", "dsgdm_n", "qg_dsgdm_n"],
-    "seeds": 2,
+    "seeds": 3,
 }
 
 
@@ -48,7 +49,7 @@ def test_registered_and_watching_the_shared_engine() -> None:
 
 
 def test_runs_cover_methods_alphas_seeds_with_todays_ids() -> None:
-    table = _runs(CLAIM_CFG)
+    table = _runs({**CLAIM_CFG, "seeds": 2})
     assert len(table) == 3 * 4 * 2
     assert list(table)[:3] == ["allreduce_sgdm_n_a10_s0", "allreduce_sgdm_n_a10_s1", "dsgd_a10_s0"]
     assert "qg_dsgdm_n_a0.1_s1" in table and "dsgd_a1_s0" in table
@@ -149,14 +150,14 @@ def test_every_method_of_a_seed_sees_the_same_partition() -> None:
 
 
 def test_class_entropy_falls_with_alpha() -> None:
-    """qgm.md §6: mean per-worker class entropy decreases as alpha goes 10 → 1 → 0.1 (seed pinned)."""
+    """The mean per-worker class entropy decreases as alpha goes 10 → 1 → 0.1 (seed pinned)."""
     entropies = [class_entropy(_labels().numpy(), _shards(alpha), 10) for alpha in (10.0, 1.0, 0.1)]
     assert entropies[0] > entropies[1] > entropies[2]
     assert entropies[0] > 0.9 * math.log(10)  # near-uniform at alpha = 10
 
 
 def test_group_of_ten_structure() -> None:
-    """qgm.md §6: for n = 16 the first 10 workers' lists come only from the first 62.5 % of the shuffle."""
+    """For n = 16 the first 10 workers' lists come only from the first 62.5 % of the shuffle."""
     labels = _labels().numpy()
     seed = 1234
     pairs = np.stack([np.arange(len(labels)), labels], axis=1)
@@ -209,20 +210,32 @@ def test_tiny_run_executes_and_records_its_partition(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------ claims from numbers
 
+Values = dict[tuple[str, float], float | list[float]]  # one number for every seed, or one per seed
+SEED_EFFECT = [-0.002, 0.0, 0.002]  # shared by every method of a seed (same init and batch order)
 
-def _write(root: Path, accuracy: dict[tuple[str, float], float], xi: dict[str, float]) -> Results:
+
+def _noise(method: str, seed: int) -> float:
+    """A small per-(method, seed) deviation that sums to 0 over the 3 seeds (intervals of nonzero width)."""
+    return 0.0003 * ((seed + CLAIM_CFG["methods"].index(method)) % 3 - 1)
+
+
+def _per_seed(value: float | list[float], seed: int) -> float:
+    return value[seed] if isinstance(value, list) else value
+
+
+def _write(root: Path, accuracy: Values, xi: dict[str, float | list[float]], **overrides: Any) -> Results:
     """Fake records of every CLAIM_CFG run under ``root`` (the numbers the claims and figures read)."""
-    results = study_results("qgm", CLAIM_CFG, root)
+    results = study_results("qgm", {**CLAIM_CFG, **overrides}, root)
     for spec in results.select(QgmRun):
         method, alpha, s = spec.method, spec.alpha, spec.seed_index
-        jitter = 0.002 * (s - 0.5)
+        local = _per_seed(accuracy[(method, alpha)], s) + SEED_EFFECT[s] + _noise(method, s)
         metrics = {
             "method": method,
             "alpha": alpha,
             "seed_index": s,
-            "test_local_accuracy": accuracy[(method, alpha)] + jitter,
-            "test_avg_accuracy": accuracy[(method, alpha)] + 0.01,
-            "xi_sq_mean": xi.get(method, 0.0) / alpha if method != "allreduce_sgdm_n" else 0.0,
+            "test_local_accuracy": local,
+            "test_avg_accuracy": local + 0.01,
+            "xi_sq_mean": _per_seed(xi.get(method, 0.0), s) / alpha if method != "allreduce_sgdm_n" else 0.0,
             "class_counts": [[10 * (c == w % 10) + 1 for c in range(10)] for w in range(4)],
         }
         steps = np.arange(1, 41)
@@ -237,81 +250,168 @@ def _write(root: Path, accuracy: dict[tuple[str, float], float], xi: dict[str, f
     return results
 
 
-def _good_accuracy() -> dict[tuple[str, float], float]:
+def _good_accuracy() -> Values:
     base = {10.0: 0.80, 1.0: 0.75, 0.1: 0.60}
     gain = {"allreduce_sgdm_n": 0.002, "dsgd": -0.003, "dsgdm_n": 0.0}
-    acc = {(m, a): base[a] + gain[m] for m in gain for a in base}
+    acc: Values = {(m, a): base[a] + gain[m] for m in gain for a in base}
     acc.update({("qg_dsgdm_n", 10.0): 0.801, ("qg_dsgdm_n", 1.0): 0.77, ("qg_dsgdm_n", 0.1): 0.68})
     return acc
 
 
-def _verdicts(tmp_path: Path, accuracy, xi) -> dict[str, bool]:
-    rows = claims_of.claims(_write(tmp_path, accuracy, xi))
+GOOD_XI: dict[str, float | list[float]] = {"dsgd": 0.1, "dsgdm_n": 1.0, "qg_dsgdm_n": 0.2}
+CLAIM_IDS = [
+    "qgm_beats_dsgdm_alpha0.1",
+    "qgm_beats_dsgdm_alpha1",
+    "qgm_advantage_grows_with_heterogeneity",
+    "near_iid_methods_agree_dsgdm_n",
+    "near_iid_methods_agree_qg_dsgdm_n",
+    "qgm_lowers_consensus_distance",
+]
+
+
+def _rows(tmp_path: Path, accuracy: Values | None = None, xi: dict | None = None, **overrides: Any):
+    results = _write(tmp_path, accuracy or _good_accuracy(), xi or GOOD_XI, **overrides)
+    rows = claims_of.claims(results)
     assert all(row.study == "qgm" and row.scale == "smoke" for row in rows)
     assert all(row.evidence.startswith("figures/smoke/qgm/") for row in rows)
-    return {row.claim_id: row.holds for row in rows}
+    return {row.claim_id: row for row in rows}
 
 
-GOOD_XI = {"dsgd": 0.1, "dsgdm_n": 1.0, "qg_dsgdm_n": 0.2}
+def _verdicts(tmp_path: Path, accuracy: Values | None = None, xi: dict | None = None) -> dict[str, str]:
+    return {claim_id: row.verdict for claim_id, row in _rows(tmp_path, accuracy, xi).items()}
 
 
 def test_claims_hold_on_good_metrics(tmp_path: Path) -> None:
-    verdicts = _verdicts(tmp_path, _good_accuracy(), GOOD_XI)
-    assert set(verdicts) == {
-        "qgm_beats_dsgdm_alpha0.1",
-        "qgm_beats_dsgdm_alpha1",
-        "qgm_advantage_grows_with_heterogeneity",
-        "near_iid_methods_agree",
-        "qgm_lowers_consensus_distance",
-    }
-    assert all(verdicts.values()), verdicts
+    from analysis import qgm as figures
+
+    rows = _rows(tmp_path)
+    assert list(rows) == CLAIM_IDS
+    assert {row.kind for row in rows.values()} == {"reproduction"}
+    assert {claim_id: row.verdict for claim_id, row in rows.items()} == dict.fromkeys(CLAIM_IDS, "holds")
+    assert all(row.n == 3 for row in rows.values())
+    assert rows["qgm_beats_dsgdm_alpha0.1"].estimate == pytest.approx(8.0)  # points
+    assert rows["qgm_advantage_grows_with_heterogeneity"].estimate == pytest.approx(8.0 - 0.1)
+    assert rows["near_iid_methods_agree_dsgdm_n"].estimate == pytest.approx(-0.2)
+    assert (
+        rows["near_iid_methods_agree_dsgdm_n"].comparison == "|x| <="
+        and rows["near_iid_methods_agree_dsgdm_n"].threshold == 1.0
+    )
+    assert rows["qgm_lowers_consensus_distance"].estimate == pytest.approx(0.2)
+    for row in rows.values():
+        assert row.ci_low <= row.estimate <= row.ci_high
+        assert row.paper_value and row.paper_source and row.note
+        assert Path(row.evidence).stem in figures.CAPTIONS
+        assert "papers/" not in row.paper_source + row.note + row.claim and "§" not in row.paper_source
+        assert "qg_dsgdm_n" not in row.claim and "dsgdm_n" not in row.claim  # human names in the text
 
 
-def test_claims_fail_when_qgm_loses(tmp_path: Path) -> None:
+def test_the_near_iid_claim_is_about_the_momentum_methods(tmp_path: Path) -> None:
+    """D-SGD (no momentum) lagging all-reduce at alpha = 10 touches no claim; gradient tracking has one."""
     acc = _good_accuracy()
-    acc[("qg_dsgdm_n", 0.1)] = 0.55
-    verdicts = _verdicts(tmp_path, acc, GOOD_XI)
-    assert not verdicts["qgm_beats_dsgdm_alpha0.1"]
-    assert not verdicts["qgm_advantage_grows_with_heterogeneity"]
-    assert verdicts["qgm_beats_dsgdm_alpha1"]
+    acc[("dsgd", 10.0)] = 0.70
+    assert set(_verdicts(tmp_path, acc).values()) == {"holds"}
+    assert claims_of.momentum_methods(list(METHODS)) == ["dsgdm_n", "qg_dsgdm_n", "gradient_tracking"]
 
 
-def test_advantage_must_grow_at_every_alpha(tmp_path: Path) -> None:
+def _with(changes: dict[tuple[str, float], float | list[float]]) -> Values:
+    return {**_good_accuracy(), **changes}
+
+
+STRADDLE = {  # per-seed numbers on both sides of the threshold: the interval covers it
+    "qgm_beats_dsgdm_alpha0.1": _with({("qg_dsgdm_n", 0.1): [0.62, 0.58, 0.61]}),
+    "near_iid_methods_agree_dsgdm_n": _with({("dsgdm_n", 10.0): [0.80, 0.79, 0.81]}),
+}
+OTHER_SIDE = {
+    "qgm_beats_dsgdm_alpha0.1": _with({("qg_dsgdm_n", 0.1): 0.55}),
+    "qgm_beats_dsgdm_alpha1": _with({("qg_dsgdm_n", 1.0): 0.70}),
+    "near_iid_methods_agree_qg_dsgdm_n": _with({("qg_dsgdm_n", 10.0): 0.78}),
+}
+COUPLED = {  # claims that read the numbers a scenario changes
+    "qgm_beats_dsgdm_alpha0.1": {"qgm_advantage_grows_with_heterogeneity"},
+    "near_iid_methods_agree_dsgdm_n": {"qgm_advantage_grows_with_heterogeneity"},
+    "near_iid_methods_agree_qg_dsgdm_n": {"qgm_advantage_grows_with_heterogeneity"},
+    "qgm_beats_dsgdm_alpha1": set(),
+}
+
+
+@pytest.mark.parametrize("claim_id", list(STRADDLE))
+def test_an_interval_across_the_threshold_is_inconclusive(tmp_path: Path, claim_id: str) -> None:
+    rows = _rows(tmp_path, STRADDLE[claim_id])
+    row = rows.pop(claim_id)
+    assert row.verdict == "inconclusive", row
+    others = {k: r.verdict for k, r in rows.items() if k not in COUPLED[claim_id]}
+    assert set(others.values()) == {"holds"}, others
+
+
+@pytest.mark.parametrize("claim_id", list(OTHER_SIDE))
+def test_an_interval_on_the_other_side_fails(tmp_path: Path, claim_id: str) -> None:
+    verdicts = _verdicts(tmp_path, OTHER_SIDE[claim_id])
+    assert verdicts.pop(claim_id) == "fails"
+    others = {k: v for k, v in verdicts.items() if k not in COUPLED[claim_id]}
+    assert set(others.values()) == {"holds"}, others
+
+
+def test_the_advantage_must_be_larger_at_the_smallest_alpha(tmp_path: Path) -> None:
+    acc = _with({("qg_dsgdm_n", 10.0): 0.83})  # +3 points at alpha = 10 ...
+    acc[("qg_dsgdm_n", 0.1)] = 0.61  # ... only +1 at alpha = 0.1
+    verdicts = _verdicts(tmp_path, acc)
+    assert verdicts["qgm_advantage_grows_with_heterogeneity"] == "fails"
+    assert verdicts["qgm_beats_dsgdm_alpha0.1"] == "holds"
+
+
+def test_the_consensus_claim_from_the_ratio_interval(tmp_path: Path) -> None:
+    assert _verdicts(tmp_path, xi={**GOOD_XI, "qg_dsgdm_n": 1.5})["qgm_lowers_consensus_distance"] == "fails"
+    straddle = _verdicts(tmp_path, xi={**GOOD_XI, "qg_dsgdm_n": [0.5, 1.6, 0.9]})
+    assert straddle["qgm_lowers_consensus_distance"] == "inconclusive"
+
+
+def test_a_missing_or_diverged_run_is_excluded_and_said_so(tmp_path: Path) -> None:
     acc = _good_accuracy()
-    acc[("qg_dsgdm_n", 10.0)] = 0.80 + 0.009  # advantage 0.009 at alpha = 10 ...
-    acc[("qg_dsgdm_n", 1.0)] = 0.75 + 0.005  # ... but only 0.005 at alpha = 1: not growing everywhere
-    verdicts = _verdicts(tmp_path, acc, GOOD_XI)
-    assert not verdicts["qgm_advantage_grows_with_heterogeneity"]
-    assert verdicts["qgm_beats_dsgdm_alpha1"] and verdicts["qgm_beats_dsgdm_alpha0.1"]
+    acc[("qg_dsgdm_n", 0.1)] = [0.68, math.nan, 0.68]  # seed 1 has no accuracy (as after a divergence)
+    row = _rows(tmp_path, acc)["qgm_beats_dsgdm_alpha0.1"]
+    assert row.n == 2 and row.verdict == "inconclusive"
+    assert "1 missing or diverged excluded" in row.method
 
 
-def test_near_iid_claim_fails_when_a_method_lags(tmp_path: Path) -> None:
-    acc = _good_accuracy()
-    acc[("dsgd", 10.0)] = 0.78
-    assert not _verdicts(tmp_path, acc, GOOD_XI)["near_iid_methods_agree"]
+def test_fewer_than_three_seeds_are_inconclusive(tmp_path: Path) -> None:
+    rows = _rows(tmp_path, seeds=2)
+    assert {row.verdict for row in rows.values()} == {"inconclusive"}
 
 
-def test_consensus_claim_fails_when_qgm_drifts_more(tmp_path: Path) -> None:
-    verdicts = _verdicts(tmp_path, _good_accuracy(), {**GOOD_XI, "qg_dsgdm_n": 1.5})
-    assert not verdicts["qgm_lowers_consensus_distance"]
+def test_without_all_reduce_runs_the_near_iid_claims_are_inconclusive(tmp_path: Path) -> None:
+    methods = ["dsgd", "dsgdm_n", "qg_dsgdm_n"]
+    rows = _rows(tmp_path, methods=methods)
+    for method in ("dsgdm_n", "qg_dsgdm_n"):
+        row = rows[f"near_iid_methods_agree_{method}"]
+        assert row.verdict == "inconclusive" and row.n == 0
 
 
-def test_claims_with_missing_metric_do_not_hold(tmp_path: Path) -> None:
-    acc = _good_accuracy()
-    acc[("qg_dsgdm_n", 0.1)] = math.nan
-    assert not _verdicts(tmp_path, acc, GOOD_XI)["qgm_beats_dsgdm_alpha0.1"]
+def test_figures_from_records_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from analysis import qgm as figures
+    from analysis import style
 
+    texts: dict[str, list[str]] = {}
+    save = style.save
 
-def test_figures_from_records_only(tmp_path: Path) -> None:
-    from analysis import qgm as analysis
+    def recording_save(fig: Any, out: Path, stem: str) -> None:
+        texts[stem] = [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+        save(fig, out, stem)
 
+    monkeypatch.setattr(style, "save", recording_save)
     results = _write(tmp_path, _good_accuracy(), GOOD_XI)
     out = tmp_path / "figures"
-    analysis.plot(results, out)
-    for stem in analysis.CAPTIONS:
+    figures.plot(results, out)
+    assert list(texts) == list(figures.CAPTIONS)
+    for stem in figures.CAPTIONS:
         assert (out / f"{stem}.png").stat().st_size > 0
+    everything = " ".join(t for stem in texts for t in texts[stem])
+    for raw in METHODS:
+        assert raw not in everything, raw
+    assert {style.label("qg_dsgdm_n"), style.label("dsgdm_n")} <= set(texts["accuracy_vs_alpha"])
+    assert style.ACCURACY_LABEL in texts["accuracy_vs_alpha"]
     table = pd.read_csv(out / "accuracy_table.csv", index_col=0)
     assert table.loc["qg_dsgdm_n", "0.1"] == pytest.approx(68.0)
+    assert table.loc["qg_dsgdm_n", "label"] == style.label("qg_dsgdm_n")
 
 
 def test_benchmark_shape() -> None:

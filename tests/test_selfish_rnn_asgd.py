@@ -1,4 +1,4 @@
-"""SNT-ASGD (selfish_rnn.md §2.6, §6): hand-computed averages, clocks, restart, trigger, dense limit."""
+"""SNT-ASGD (docs/selfish_rnn.md): hand-computed averages, clocks, restart, trigger, dense limit."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def _lm_trainer(masks_density: float | None, use_asgd: bool) -> SparseLMTrainer:
 
 
 def test_density_one_static_reproduces_dense_training_bit_for_bit():
-    """§6 dense limit: with density 1.0 and no prune/regrow the sparse path is the dense run exactly."""
+    """Dense limit: with density 1.0 and no prune/regrow the sparse path is the dense run exactly."""
     dense, sparse = _lm_trainer(None, True), _lm_trainer(1.0, True)
     for trainer in (dense, sparse):
         for step in range(3 * trainer.batches.steps_per_epoch):

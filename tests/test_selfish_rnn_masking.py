@@ -1,4 +1,4 @@
-"""Sparse masks (selfish_rnn.md §2.1-§2.4, checks of §6): budgets, death, growth, leaks, gates, schedule."""
+"""Sparse masks (docs/selfish_rnn.md, "Method"): budgets, death, growth, leaks, gates, schedule."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_exact_budget_after_every_prune_regrow_and_no_leak(gate_groups, growth):
 
 
 def test_magnitude_death_removes_exactly_the_smallest():
-    """§6 Death: exactly ceil(p·n_nz) alive weights go, and every survivor outweighs every removed one."""
+    """Death: exactly ceil(p·n_nz) alive weights go, and every survivor outweighs every removed one."""
     model = _model()
     masks = SparseMasks(model, 0.5, seed=1)
     weight = model.rnn.weight_hh_l0
@@ -181,7 +181,7 @@ def test_masks_state_round_trip_reproduces_growth():
 
 
 def test_cosine_death_rate_end_points():
-    """§6: p_0 = p₀, p_T = 0.005, p_{T/2} = (p₀ + 0.005)/2."""
+    """Cosine schedule: p_0 = p₀, p_T = 0.005, p_{T/2} = (p₀ + 0.005)/2."""
     assert cosine_death_rate(0, 100, 0.5) == pytest.approx(0.5)
     assert cosine_death_rate(100, 100, 0.5) == pytest.approx(DEATH_RATE_FLOOR)
     assert cosine_death_rate(50, 100, 0.5) == pytest.approx((0.5 + DEATH_RATE_FLOOR) / 2)

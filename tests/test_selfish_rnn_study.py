@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -205,116 +206,263 @@ def test_resume_gives_the_same_metrics(tmp_path: Path, monkeypatch: pytest.Monke
 
 # ----------------------------------------------------------------------------------------------- claims
 
+ALL = ["dense", "static", "set", "selfish"]
+COMPARATIVE = [
+    "snt_asgd_helps_static",
+    "snt_asgd_helps_set",
+    "snt_asgd_helps_selfish",
+    "selfish_beats_static_sgd",
+    "selfish_beats_static_sntasgd",
+    "selfish_vs_dense_sgd",
+    "selfish_vs_dense_sntasgd",
+]
+CHECKS = ["budget_preserved", "non_uniform_gates"]
+
 
 def test_claims_from_the_tiny_run(results: Results):
+    from analysis.selfish_rnn import CAPTIONS
+
     rows = claims_of.claims(results)
-    ids = [row.claim_id for row in rows]
-    assert ids == [
+    assert [row.claim_id for row in rows] == [
         "snt_asgd_helps_static",
         "snt_asgd_helps_selfish",
         "selfish_beats_static_sgd",
         "selfish_beats_static_sntasgd",
-        "best_sparse_vs_dense",
+        "selfish_vs_dense_sgd",
+        "selfish_vs_dense_sntasgd",
         "budget_preserved",
         "non_uniform_gates",
     ]
     by_id = {row.claim_id: row for row in rows}
-    assert by_id["budget_preserved"].holds and by_id["budget_preserved"].measured == 0.0
-    figures = str(Path(results.figure_path("ppl_table")).parent)
-    assert figures == "figures/smoke/selfish_rnn"
+    assert by_id["budget_preserved"].verdict == "holds" and by_id["budget_preserved"].estimate == 0.0
+    assert by_id["budget_preserved"].n == 1 and by_id["non_uniform_gates"].kind == "check"
+    for row in rows[:6]:  # one seed: a stochastic estimate on one pair never decides
+        assert row.kind == "reproduction" and row.n == 1 and row.verdict == "inconclusive", row
+    figures = "figures/smoke/selfish_rnn"
     assert all(row.scale == "smoke" and row.evidence.startswith(figures + "/") for row in rows)
+    assert {Path(row.evidence).stem for row in rows} <= set(CAPTIONS)
 
 
 def _fake_results(
     root: Path,
-    cfg: dict[str, Any],
-    ppl: dict[tuple[str, str], float],
-    budget_error: float = 0.0,
-    spread: float = 0.1,
+    ppl: dict[tuple[str, str], list[float]],
+    methods: list[str] | None = None,
+    budget_error: float | None = 0.0,
+    spread: float | None = 0.1,
+    diverged: set[tuple[str, str, int]] = frozenset(),
 ) -> Results:
-    results = study_results("selfish_rnn", cfg, root)
-    for (method, optimizer), value in ppl.items():
-        spec = results.one(SelfishRun, method=method, optimizer=optimizer, seed_index=0)
-        metrics = {"method": method, "optimizer": optimizer, "seed_index": 0, "test_ppl": value}
-        if method != "dense":
-            metrics |= {"budget_error_max": budget_error, "gate_spread_min": spread}
-        record_run(results.run_dir(spec), metrics, pd.DataFrame({"step": [1.0]}))
+    """Records of every run in ``ppl`` ({(method, optimizer): test ppl per seed index}); runs missing from
+    ``ppl`` (or a None value) are not written; runs in ``diverged`` are flagged as the engine does."""
+    seeds = max(len(values) for values in ppl.values())
+    results = study_results("selfish_rnn", {**TINY, "methods": methods or ALL, "seeds": seeds}, root)
+    for (method, optimizer), values in ppl.items():
+        for k, value in enumerate(values):
+            if value is None:
+                continue
+            spec = results.one(SelfishRun, method=method, optimizer=optimizer, seed_index=k)
+            metrics = {"method": method, "optimizer": optimizer, "seed_index": k, "test_ppl": value}
+            metrics["diverged_at_step"] = 7 if (method, optimizer, k) in diverged else None
+            if method != "dense":
+                metrics |= {"budget_error_max": budget_error, "gate_spread_min": spread}
+            record_run(results.run_dir(spec), metrics, pd.DataFrame({"step": [1.0]}))
     return results
 
 
-def test_claims_can_fail(tmp_path: Path):
-    """SNT-ASGD worse than SGD, static better than Selfish, a leak of 2, uniform gates: nothing holds."""
-    cfg = {**TINY, "methods": ["dense", "static", "set", "selfish"], "seeds": 1}
-    results = _fake_results(
-        tmp_path,
-        cfg,
-        {
-            ("dense", "sgd"): 100.0,
-            ("dense", "sntasgd"): 90.0,
-            ("static", "sgd"): 120.0,
-            ("static", "sntasgd"): 130.0,
-            ("set", "sgd"): 125.0,
-            ("set", "sntasgd"): 125.0,
-            ("selfish", "sgd"): 140.0,
-            ("selfish", "sntasgd"): 150.0,
-        },
-        budget_error=2.0,
-        spread=0.001,
-    )
+def _table(gap: list[float]) -> dict[tuple[str, str], list[float]]:
+    """Per-seed test ppl where every claimed gap is ``gap`` per seed: SGD − SNT-ASGD, static − Selfish and
+    dense − Selfish all equal ``gap`` (seed-to-seed spread of 40 ppl, removed by the pairing)."""
+    b = [100.0 + 40.0 * k for k in range(len(gap))]
+    add = lambda values, offset: [v + offset for v in values]  # noqa: E731
+    selfish_snt = add(b, 0.0)
+    selfish_sgd = [v + g for v, g in zip(selfish_snt, gap, strict=True)]
+    static_snt = [v + g for v, g in zip(selfish_snt, gap, strict=True)]
+    static_sgd = [v + g for v, g in zip(static_snt, gap, strict=True)]
+    return {
+        ("dense", "sgd"): [v + g for v, g in zip(selfish_sgd, gap, strict=True)],
+        ("dense", "sntasgd"): [v + g for v, g in zip(selfish_snt, gap, strict=True)],
+        ("static", "sgd"): static_sgd,
+        ("static", "sntasgd"): static_snt,
+        ("set", "sgd"): [v + g for v, g in zip(add(b, 3.0), gap, strict=True)],
+        ("set", "sntasgd"): add(b, 3.0),
+        ("selfish", "sgd"): selfish_sgd,
+        ("selfish", "sntasgd"): selfish_snt,
+    }
+
+
+@pytest.mark.parametrize(
+    ("gap", "verdict"),
+    [
+        ([2.0, 2.5, 1.8], "holds"),  # every paired gap on the claimed side, despite the 40-ppl seed spread
+        ([3.0, -2.0, 0.5], "inconclusive"),  # straddling zero
+        ([-2.0, -2.5, -1.8], "fails"),  # wholly on the other side
+    ],
+)
+def test_verdicts_come_from_the_paired_intervals(tmp_path: Path, gap: list[float], verdict: str):
+    rows = {row.claim_id: row for row in claims_of.claims(_fake_results(tmp_path, _table(gap)))}
+    assert list(rows) == COMPARATIVE + CHECKS
+    for claim_id in COMPARATIVE:
+        row = rows[claim_id]
+        assert row.kind == "reproduction" and row.n == 3, row
+        assert row.verdict == verdict, (claim_id, row)
+        assert row.ci_low <= row.estimate <= row.ci_high
+    assert rows["snt_asgd_helps_selfish"].estimate == pytest.approx(sum(gap) / 3)
+    assert rows["snt_asgd_helps_selfish"].method.startswith("paired difference")
+    assert rows["selfish_vs_dense_sgd"].comparison == "<=" and rows["selfish_vs_dense_sgd"].threshold == 1.0
+    assert all(rows[c].verdict == "holds" for c in CHECKS)
+
+
+def test_sparse_vs_dense_pairs_each_optimiser_with_its_own_dense_run(tmp_path: Path):
+    ppl = _table([2.0, 2.5, 1.8])
+    ppl[("dense", "sntasgd")] = [10.0, 14.0, 18.0]  # a far better dense SNT-ASGD must not touch the SGD claim
+    rows = {row.claim_id: row for row in claims_of.claims(_fake_results(tmp_path, ppl))}
+    selfish, dense = ppl[("selfish", "sgd")], ppl[("dense", "sgd")]
+    expected = math.exp(sum(math.log(a / b) for a, b in zip(selfish, dense, strict=True)) / 3)
+    assert rows["selfish_vs_dense_sgd"].estimate == pytest.approx(expected)
+    assert rows["selfish_vs_dense_sgd"].verdict == "holds"
+    assert rows["selfish_vs_dense_sntasgd"].verdict == "fails"
+    assert rows["selfish_vs_dense_sgd"].method.startswith("geometric-mean ratio over paired seeds")
+
+
+def test_fewer_than_three_pairs_never_decide(tmp_path: Path):
+    ppl = {key: values[:2] for key, values in _table([2.0, 2.5, 1.8]).items()}
+    rows = claims_of.claims(_fake_results(tmp_path, ppl))
+    assert all(row.verdict == "inconclusive" and row.n == 2 for row in rows if row.kind == "reproduction")
+    assert all(row.verdict == "holds" for row in rows if row.kind == "check")
+    assert all("2 seeds per arm" in row.note for row in rows if row.kind == "reproduction")
+
+
+def test_missing_and_diverged_runs_are_excluded_from_their_pairs(tmp_path: Path):
+    """A run the config lists but that has not finished, or that diverged, drops its pair (and says so)."""
+    ppl = _table([2.0, 2.5, 1.8, 2.2])
+    ppl[("selfish", "sntasgd")][3] = None  # not finished
+    results = _fake_results(tmp_path, ppl, diverged={("static", "sgd", 0)})
     rows = {row.claim_id: row for row in claims_of.claims(results)}
-    assert not any(row.holds for row in rows.values()), rows
-    assert rows["best_sparse_vs_dense"].measured == pytest.approx(120.0 / 90.0)
-    assert rows["snt_asgd_helps_static"].measured == pytest.approx(-10.0)
-    assert rows["budget_preserved"].measured == 2.0
-    assert rows["non_uniform_gates"].comparison == "> 0.02"
-
-
-def test_claims_hold_on_good_numbers(tmp_path: Path):
-    cfg = {**TINY, "methods": ["dense", "static", "selfish"]}
-    results = _fake_results(
-        tmp_path,
-        cfg,
-        {
-            ("dense", "sgd"): 100.0,
-            ("dense", "sntasgd"): 95.0,
-            ("static", "sgd"): 120.0,
-            ("static", "sntasgd"): 110.0,
-            ("selfish", "sgd"): 105.0,
-            ("selfish", "sntasgd"): 90.0,
-        },
+    assert rows["snt_asgd_helps_selfish"].n == 3 and "1 missing or diverged excluded" in (
+        rows["snt_asgd_helps_selfish"].method
     )
-    rows = {row.claim_id: row for row in claims_of.claims(results)}
-    assert all(row.holds for row in rows.values()), rows
-
-
-def test_missing_runs_break_their_claims(tmp_path: Path):
-    """A run the config lists but that has not finished is missing, not silently dropped."""
-    cfg = {**TINY, "methods": ["dense", "static", "selfish"]}
-    results = _fake_results(
-        tmp_path,
-        cfg,
-        {
-            ("dense", "sgd"): 100.0,
-            ("dense", "sntasgd"): 95.0,
-            ("static", "sgd"): 120.0,
-            ("static", "sntasgd"): 110.0,
-            ("selfish", "sgd"): 105.0,
-        },
+    assert rows["snt_asgd_helps_selfish"].estimate == pytest.approx((2.0 + 2.5 + 1.8) / 3)
+    assert rows["snt_asgd_helps_static"].n == 3 and rows["snt_asgd_helps_static"].estimate == pytest.approx(
+        (2.5 + 1.8 + 2.2) / 3
     )
+    assert rows["selfish_beats_static_sntasgd"].n == 3  # seed 3 of Selfish-RNN SNT-ASGD is missing
+    assert rows["snt_asgd_helps_set"].n == 4 and rows["snt_asgd_helps_set"].verdict == "holds"
+    static_sgd = claims_of.per_seed(results, "test_ppl", "static", "sgd")
+    assert math.isnan(static_sgd[0]) and all(math.isfinite(v) for v in static_sgd[1:])  # diverged: no score
+
+
+@pytest.mark.parametrize(
+    ("budget_error", "spread", "budget_verdict", "gates_verdict"),
+    [
+        (0.0, 0.1, "holds", "holds"),
+        (2.0, 0.001, "fails", "fails"),  # a leak of 2 weights; gates that stayed uniform
+        (None, None, "fails", "fails"),  # a check that produced no number did not pass
+    ],
+)
+def test_checks_are_exact_and_fail_on_a_bad_number(
+    tmp_path: Path, budget_error: float | None, spread: float | None, budget_verdict: str, gates_verdict: str
+):
+    results = _fake_results(tmp_path, _table([2.0, 2.5, 1.8]), budget_error=budget_error, spread=spread)
     rows = {row.claim_id: row for row in claims_of.claims(results)}
-    assert math.isnan(rows["snt_asgd_helps_selfish"].measured) and not rows["snt_asgd_helps_selfish"].holds
-    assert rows["snt_asgd_helps_static"].holds
+    budget, gates = rows["budget_preserved"], rows["non_uniform_gates"]
+    assert (budget.kind, gates.kind) == ("check", "check")
+    assert (budget.n, gates.n) == (1, 1)
+    assert budget.ci_low == budget.ci_high or math.isnan(budget.estimate)  # exact: no interval width
+    assert (budget.verdict, gates.verdict) == (budget_verdict, gates_verdict)
+    assert gates.comparison == ">" and gates.threshold == 0.02  # gate_spread_min from the config
+
+
+def test_gate_check_takes_the_worst_selfish_run(tmp_path: Path):
+    results = _fake_results(tmp_path, _table([2.0, 2.5, 1.8]))
+    spec = results.one(SelfishRun, method="selfish", optimizer="sgd", seed_index=1)
+    metrics = results.metrics(spec) | {"gate_spread_min": 0.01}
+    record_run(results.run_dir(spec), metrics, pd.DataFrame({"step": [1.0]}))
+    rows = {row.claim_id: row for row in claims_of.claims(results)}
+    assert rows["non_uniform_gates"].estimate == pytest.approx(0.01)
+    assert rows["non_uniform_gates"].verdict == "fails"
+
+
+def test_every_reproduction_has_the_papers_value_source_and_a_drawn_figure(tmp_path: Path):
+    from analysis.selfish_rnn import CAPTIONS
+
+    rows = claims_of.claims(_fake_results(tmp_path, _table([2.0, 2.5, 1.8])))
+    for row in rows:
+        assert row.note, row.claim_id
+        assert Path(row.evidence).stem in CAPTIONS, row.evidence
+        if row.kind == "reproduction":
+            assert row.paper_value and row.paper_source, row.claim_id
+    dense = {row.claim_id: row for row in rows}["selfish_vs_dense_sgd"]
+    assert "71.65" in dense.paper_value and "67% sparsity" in dense.paper_value
+
+
+def test_claims_appear_only_for_the_arms_the_config_runs(tmp_path: Path):
+    ppl = {key: values for key, values in _table([2.0, 2.5, 1.8]).items() if key[0] in ("dense", "selfish")}
+    rows = claims_of.claims(_fake_results(tmp_path, ppl, methods=["dense", "selfish"]))
+    assert [row.claim_id for row in rows] == [
+        "snt_asgd_helps_selfish",
+        "selfish_vs_dense_sgd",
+        "selfish_vs_dense_sntasgd",
+        "budget_preserved",
+        "non_uniform_gates",
+    ]
 
 
 # ---------------------------------------------------------------------------------- figures and benches
 
 
-def test_figures_are_drawn_from_results(results: Results, tmp_path: Path):
+RAW_IDS = {"sgd", "sntasgd", "selfish", "set"}  # config ids; the labels are SGD, SNT-ASGD, Selfish-RNN, SET
+
+
+def _raw_ids(text: str) -> list[str]:
+    tokens = re.split(r"[\s:,;()/=−+-]+", text)
+    return [t for t in tokens if t in RAW_IDS] + (["weight_"] if "weight_" in text else [])
+
+
+def _drawn(results: Results, out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Draw every figure, keeping each matplotlib figure (by stem) before it is saved and closed."""
+    from analysis import selfish_rnn as figures
+    from analysis import style
+
+    kept: dict[str, Any] = {}
+    save = style.save
+
+    def keep(fig, where, stem):
+        kept[stem] = (
+            [ax.get_ylabel() for ax in fig.axes if ax.get_xticks().size],
+            [t.get_text() for ax in fig.axes for t in ax.get_xticklabels() + ax.get_yticklabels()]
+            + [ax.get_title() for ax in fig.axes]
+            + [ax.get_xlabel() for ax in fig.axes]
+            + [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()],
+        )
+        save(fig, where, stem)
+
+    monkeypatch.setattr(style, "save", keep)
+    figures.plot(results, out)
+    assert list(kept) == [stem for stem in ["val_curves", "ppl_table", "paired_gaps", "gate_share"]]
+    assert list(kept) == list(figures.CAPTIONS)  # drawn in the order the report shows them
+    return kept
+
+
+def test_figures_are_drawn_from_results(results: Results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from analysis import selfish_rnn as figures
 
-    figures.plot(results, tmp_path)
+    kept = _drawn(results, tmp_path, monkeypatch)
     for stem in figures.CAPTIONS:
         assert (tmp_path / f"{stem}.png").stat().st_size > 1000
+    for stem, (ylabels, texts) in kept.items():
+        assert all(ylabels), f"{stem}: a panel without a y label"
+        raw = [text for text in texts if _raw_ids(text)]
+        assert not raw, f"{stem}: raw ids in labels: {raw}"
+
+
+def test_figures_draw_per_seed_numbers_without_histories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Three seeds, records without epoch histories, one missing run: every figure is still drawn."""
+    ppl = _table([2.0, 2.5, 1.8])
+    ppl[("set", "sgd")][1] = None
+    kept = _drawn(_fake_results(tmp_path / "results", ppl), tmp_path / "figures", monkeypatch)
+    labels = kept["ppl_table"][1]
+    assert {"dense", "static sparse", "SET", "Selfish-RNN", "SGD", "SNT-ASGD"} <= {
+        line for text in labels for line in text.split("\n")
+    }
 
 
 def test_benchmarks_are_declared():

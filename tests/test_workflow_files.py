@@ -71,3 +71,24 @@ def test_every_dataset_a_study_reads_is_prepared_by_its_scale():
         for study in config["studies"]:
             missing = set(studies.datasets(study, config[study])) - set(config["datasets"])
             assert not missing, f"{config['scale']}: {study} reads {missing}, not in `datasets` (DVC stage)"
+
+
+def test_dvc_plots_name_existing_figures_and_runs_of_the_default_config():
+    from analysis.catalog import captions
+
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    config = validate(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    images, curves = [], []
+    for entry in dvc["plots"]:
+        if isinstance(entry, str):
+            images.append(entry)
+        else:
+            (definition,) = entry.values()
+            curves += list(definition["y"])
+    for study in studies.STUDIES:
+        for stem in captions(study):
+            assert f"figures/${{scale}}/{study}/{stem}.png" in images, f"dvc.yaml plots lack {study}/{stem}"
+    assert len(images) == sum(len(captions(study)) for study in studies.STUDIES)
+    for path in curves:
+        _, _, study, run, name = path.split("/")
+        assert name == "history.csv" and run in studies.runs(study, config[study]), path

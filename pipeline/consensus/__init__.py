@@ -1,1 +1,1 @@
-"""Consensus Control for Decentralized Deep Learning (Kong et al., ICML 2021); see papers/consensus.md."""
+"""Consensus Control for Decentralized Deep Learning (Kong et al., ICML 2021); see docs/consensus.md."""

@@ -1,11 +1,11 @@
-"""Benchmarks of one DSGDm-N step of n = 16 workers (issue 7; consensus.md §5B): the vmap-free stacked
+"""Benchmarks of one DSGDm-N step of n = 16 workers: the vmap-free stacked
 simulator against a Python loop over 16 models, and 16 torch.distributed processes against the simulator.
 
 Both entries use the default model and data shapes of the consensus study (GroupNorm 1-D CNN with 8
 channels, MNIST-1D-shaped inputs of length 40, batch 32 per worker) and one round of ring gossip.
 
 ``consensus_simulator_vs_loop``: both compute the same 16 gradients; ratio = loop time / simulator time
-(goal: at least 5, issue 7).
+(goal: at least 5).
 
 ``consensus_distributed_vs_simulator``: 16 gloo processes (``python -m torch.distributed.run --standalone
 --nproc_per_node 16 -m pipeline.decentralized.distributed``, ``OMP_NUM_THREADS=1``, one torch thread each),

@@ -1,5 +1,5 @@
 """The consensus study's runs (Kong et al. 2021): all-reduce vs ring D-SGD over n, the dec-phase-k protocol
-with consensus control, and the quadratic toy with its closed-form E Ξ² (papers/consensus.md §2, §5).
+with consensus control, and the quadratic toy with its closed-form E Ξ² (see docs/consensus.md).
 
 Runs (seed index i = 0..seeds−1; the run seed is ``derive_seed(seed, "consensus", i) % 2**31``):
 
@@ -8,7 +8,7 @@ Runs (seed index i = 0..seeds−1; the run seed is ``derive_seed(seed, "consensu
 - ``phase<k>_n<N>_s<i>`` (:class:`PhaseRun`): decentralized (ring DSGDm-N) only in phase k, all-reduce
   elsewhere, N = ``phase_workers``; if k is in ``control_phases`` the run also trains the consensus-control
   arms of ``control_fractions`` (its spec holds them; it holds none otherwise);
-- ``quadratic`` (:class:`QuadraticRun`): closed form vs simulation of E Ξ² against the gossip rounds (§5A).
+- ``quadratic`` (:class:`QuadraticRun`): closed form vs simulation of E Ξ² against the gossip rounds.
 
 The training runs share one :class:`Training` block (every setting they hand the engine), so editing
 ``phase_workers`` re-runs only the phase runs, ``quadratic.chains`` only ``quadratic``, and a new seed
@@ -85,7 +85,7 @@ class PhaseRun(RunSpec):
 
 @dataclass(frozen=True)
 class QuadraticRun(RunSpec):
-    """The quadratic toy on a ring (consensus.md §5A): stationary E Ξ², closed form against simulation."""
+    """The quadratic toy on a ring: stationary E Ξ², closed form against simulation."""
 
     n_workers: int
     lr: float

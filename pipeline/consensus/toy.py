@@ -1,5 +1,5 @@
 """The ``quadratic`` run of the consensus study: E Ξ² of the quadratic toy on a ring, closed form against
-simulation, for each number of gossip rounds per step (consensus.md §5A; numerics in
+simulation, for each number of gossip rounds per step (numerics in
 :mod:`pipeline.decentralized.quadratic`).
 
 The heterogeneity b is drawn from ``derive_seed(seed, "quadratic_b")`` and the noise of m gossip rounds from

@@ -3,7 +3,7 @@
 A :class:`~pipeline.consensus.runs.ScaleRun` trains one arm; a :class:`~pipeline.consensus.runs.PhaseRun`
 trains the uncontrolled ``dec`` arm, then one consensus-control arm ``ctrl<f>`` per control fraction f with
 the target Ξ ≤ f · Ξ_ref in its phase, where Ξ_ref is the ``dec`` arm's mean Ξ over that phase
-(consensus.md §2.4: the uncontrolled level, taken from a previous uncontrolled run; here computed in the
+(the paper's target is the uncontrolled level from a previous uncontrolled run; here it is computed in the
 same job). Every arm of a run starts from the run seed ``derive_seed(base seed, "consensus", index) %
 2**31``. Accuracies are the mean test accuracy of the local models (``test_local_accuracy``, as the paper
 reports); the averaged model's accuracy is ``test_avg_accuracy``.

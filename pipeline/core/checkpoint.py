@@ -1,4 +1,4 @@
-"""Checkpoints with an integrity header, written atomically (DESIGN.md "Resume", "Bad input").
+"""Checkpoints with an integrity header, written atomically.
 
 File layout: a header line ``PIPELINE-CHECKPOINT v1 <sha256 hex> <payload bytes>\\n`` followed by the payload,
 which is ``torch.save`` of a dict. :func:`load_checkpoint` checks the header, the length and the sha256

@@ -1,4 +1,4 @@
-"""Device choice: CUDA when present and the job holds a GPU, else CPU (DESIGN.md "Device")."""
+"""Device choice: CUDA when present and the job holds a GPU, else CPU."""
 
 from __future__ import annotations
 

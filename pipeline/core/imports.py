@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import json
+import os
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -57,3 +60,36 @@ def closure(roots: tuple[str, ...], stop: frozenset[str] = frozenset()) -> list[
         seen.add(name)
         todo += edges.get(name, ())
     return sorted(str(modules()[name].relative_to(REPO_ROOT)) for name in seen if name in modules())
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.Expr) and isinstance(getattr(statement, "value", None), ast.Constant)
+
+
+def _tree_digest(source: str) -> str:
+    """sha256 of a module's syntax tree with docstrings and bare string statements removed."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and any(_is_docstring(s) for s in body):
+            node.body = [s for s in body if not _is_docstring(s)] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def code_digest(paths: list[str], cache: Path | None = None) -> str:
+    """sha256 of what the files *do* (comments and docstrings left out), so editing documentation
+    changes nothing and editing code changes the digest. ``cache`` (a JSON file) keeps each file's
+    digest by its content hash, so a call on unchanged files only reads them."""
+    known = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    digest, fresh = hashlib.sha256(), {}
+    for path in sorted(paths):
+        source = (REPO_ROOT / path).read_text()
+        key = hashlib.sha256(source.encode()).hexdigest()
+        fresh[key] = known.get(key) or _tree_digest(source)
+        digest.update(f"{path}:{fresh[key]}\n".encode())
+    if cache is not None and any(key not in known for key in fresh):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({**known, **fresh}))
+        temporary.replace(cache)
+    return digest.hexdigest()

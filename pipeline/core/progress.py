@@ -1,4 +1,4 @@
-"""Progress bars (DESIGN.md "Progress"): tqdm on a terminal, silent in logs.
+"""Progress bars: tqdm on a terminal, silent in logs.
 
 A bar is shown when stderr is a TTY, unless the caller decides, or the environment variable
 ``PIPELINE_PROGRESS`` is ``1`` (always) or ``0`` (never).

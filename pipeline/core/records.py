@@ -1,4 +1,4 @@
-"""Run records (DESIGN.md "Contracts"): metrics.json and history.csv for one run.
+"""Run records: metrics.json and history.csv for one run.
 
 metrics.json holds the run's final numbers together with everything needed to trust or repeat them:
 the resolved config, seed, device, package versions, git revision and wall time.

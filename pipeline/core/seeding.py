@@ -1,4 +1,4 @@
-"""Seeding, deterministic algorithms and RNG state capture (DESIGN.md "Determinism", "Resume").
+"""Seeding, deterministic algorithms and RNG state capture.
 
 Every random stream of a run comes from the config seed: the global Python/NumPy/torch generators
 (:func:`seed_everything`), and named sub-streams (:func:`derive_seed`, :func:`make_generator`) such as the

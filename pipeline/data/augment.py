@@ -203,7 +203,7 @@ class SSLAugment:
 
     ``size=None`` keeps the input size. The defaults are the CIFAR-10 recipe of the DirectPred code;
     :data:`CIFAR10_SSL` also normalises with the CIFAR-10 channel statistics and :data:`STL10_SSL` adds the
-    always-on blur and no normalisation (directpred.md §2.4). Colour jitter and grayscale act on RGB only,
+    always-on blur and no normalisation (the official DirectPred code, behind Table 8). Colour jitter and grayscale act on RGB only,
     except that brightness and contrast also act on one-channel images. :meth:`plain` is the
     un-augmented view (float, normalised like the views) that a linear probe reads.
     """

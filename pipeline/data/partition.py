@@ -1,6 +1,6 @@
 """Partitions of a training set over n workers: IID, Dirichlet non-IID (QGM's procedure) and simple Dirichlet.
 
-:func:`dirichlet_partition` follows the QGM code exactly (papers/qgm.md, section 2.3):
+:func:`dirichlet_partition` follows the official QGM code (Lin et al. 2021) exactly:
 
 1. shuffle the (index, label) pairs with ``numpy.random.RandomState(seed)`` (one order for all workers);
 2. split the workers into groups of at most 10 (n = 16: 10 and 6); group g takes a contiguous block of the

@@ -8,6 +8,6 @@
 - :mod:`.workers`: n copies of a model stacked with torch.func (vmap over workers);
 - :mod:`.simulator`: one training step of all workers, phases (all-reduce or gossip) and consensus control;
 - :mod:`.distributed`: the same algorithms as real processes over torch.distributed (torchrun);
-- :mod:`.quadratic`: the quadratic toy of consensus.md §5A with its closed-form E Ξ²;
+- :mod:`.quadratic`: a quadratic toy (D-SGD on f_i(x) = ½(x − b_i)²) with its closed-form E Ξ²;
 - :mod:`.runner`: data shards, batches, evaluation and the engine loop a study's run calls.
 """

@@ -1,4 +1,5 @@
-"""Decentralized optimisers on row blocks ``X [rows, d]`` (consensus.md §2.1, qgm.md §2.1-2.2).
+"""Decentralized optimisers on row blocks ``X [rows, d]`` (D-SGD and DSGDm-N as in Kong et al. 2021;
+QG-DSGDm-N as Algorithm 1 of Lin et al. 2021, with its baselines).
 
 Each algorithm keeps its per-worker state as tensors ``[rows, d]`` (so a checkpoint restores them in
 place), takes the stochastic gradient ``grad_fn(X) -> (G [rows, d], loss [rows])`` of the local objectives,
@@ -8,12 +9,12 @@ policy. ``step`` returns the new parameters and the per-row losses at the curren
 ========================= ============================================================================
 name                      update (per worker i, step t; g = ∇F_i(x) + wd·x)
 ========================= ============================================================================
-``dsgd``                  x ← gossip(x − η g)                                      consensus.md §2.1
-``dsgdm_n``               buf ← β buf + g;  x ← gossip(x − η (g + β buf))         consensus.md §2.1
-``allreduce_sgdm_n``      ḡ = avg_i ∇F_i + wd x;  buf ← β buf + ḡ;  x ← x − η (ḡ + β buf)  §2.1
-``qg_dsgdm_n``            m = β m̂ + g; x⁺ = gossip(x − η(g + β m)); m̂ ← (1−μ')m̂ + μ'(x − x⁺)/η  qgm §2.1
-``d2``                    first: x ← gossip(x − η g); then x ← gossip(x − η[(x⁻ − x)/η⁻ + g − g⁻])  §2.2
-``gradient_tracking``     y ← gossip(y) + g − g⁻ (y⁰ = g⁰); x ← gossip(x) − η LocalMomentum(y)  §2.2
+``dsgd``                  x ← gossip(x − η g)
+``dsgdm_n``               buf ← β buf + g;  x ← gossip(x − η (g + β buf))
+``allreduce_sgdm_n``      ḡ = avg_i ∇F_i + wd x;  buf ← β buf + ḡ;  x ← x − η (ḡ + β buf)
+``qg_dsgdm_n``            m = β m̂ + g; x⁺ = gossip(x − η(g + β m)); m̂ ← (1−μ')m̂ + μ'(x − x⁺)/η
+``d2``                    first: x ← gossip(x − η g); then x ← gossip(x − η[(x⁻ − x)/η⁻ + g − g⁻])
+``gradient_tracking``     y ← gossip(y) + g − g⁻ (y⁰ = g⁰); x ← gossip(x) − η LocalMomentum(y)
 ========================= ============================================================================
 
 ``buf`` starts at 0, so the first DSGDm-N step has buf = g as in the group code. Nesterov is on for all
@@ -105,7 +106,7 @@ class AllReduceSGDmN(Algorithm):
 
 @dataclass
 class QGDSGDmN(Algorithm):
-    """QG-DSGDm-N (qgm.md §2.1): the momentum buffer m̂ tracks the model displacement incl. gossip.
+    """QG-DSGDm-N (Lin et al. 2021, Algorithm 1): the buffer m̂ tracks the model displacement incl. gossip.
 
     ``buffer_rate`` is μ' (0.1 in the code, independent of β). The displacement uses the current η_t.
     """
@@ -127,7 +128,7 @@ class QGDSGDmN(Algorithm):
 
 @dataclass
 class D2(Algorithm):
-    """D² (qgm.md §2.2), lr-change-robust form; no momentum. The first step is plain D-SGD."""
+    """D² (Tang et al. 2018, a QGM baseline), lr-change-robust form; no momentum; the first step is D-SGD."""
 
     momentum: float = 0.0
     name = "d2"
@@ -152,7 +153,7 @@ class D2(Algorithm):
 
 @dataclass
 class GradientTracking(Algorithm):
-    """Gradient tracking with local (Nesterov) momentum on the tracker (qgm.md §2.2).
+    """Gradient tracking with local (Nesterov) momentum on the tracker (a QGM baseline).
 
     [x; y] is gossiped as one message (twice the communication of D-SGD); ``momentum=0`` is plain GT.
     """

@@ -6,7 +6,7 @@ Algorithms act on row blocks ``X`` of shape ``[rows, d]``: all n workers at once
 workers, so the algorithms are the same code in both settings.
 
 :class:`Gossip` is the per-iteration gossip policy: a fixed number of rounds, or consensus control
-(consensus.md §2.4): gossip until Ξ ≤ target or ``max_rounds``, logging the number of rounds.
+(Kong et al. 2021): gossip until Ξ ≤ target or ``max_rounds``, logging the number of rounds.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Comm(Protocol):
         """Exact average over all workers (all-reduce), broadcast to every row."""
 
     def xi_sq(self, X: torch.Tensor) -> float:
-        """Consensus distance Ξ² = (1/n) Σ_i ‖x_i − x̄‖² (consensus.md §2.3)."""
+        """Consensus distance Ξ² = (1/n) Σ_i ‖x_i − x̄‖² (Kong et al. 2021, Eq. of the consensus distance)."""
 
 
 def consensus_distance_sq(X: torch.Tensor) -> torch.Tensor:

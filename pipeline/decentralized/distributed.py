@@ -1,4 +1,4 @@
-"""The decentralized algorithms as real processes over torch.distributed (DESIGN.md "Decentralized training").
+"""The decentralized algorithms as real processes over torch.distributed.
 
 Launch one process per worker with torchrun::
 

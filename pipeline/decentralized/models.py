@@ -7,7 +7,7 @@
 ``GroupNormCNN1D.stacked_forward`` evaluates n copies with their own parameters in one pass of plain ops
 (workers folded into the channels: a grouped convolution with ``groups = n``, a GroupNorm with ``n·G``
 groups and the stacked affine parameters, one batched matmul for the head); :class:`.workers.StackedModel`
-uses it instead of vmap when a model has it (consensus.md §5B: the simulator; issue 7: at least 5× a loop).
+uses it instead of vmap when a model has it (a consensus benchmark times it against a loop over models).
 """
 
 from __future__ import annotations

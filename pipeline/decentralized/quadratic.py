@@ -1,4 +1,4 @@
-"""The quadratic toy of consensus.md §5A: D-SGD on f_i(x) = ½(x − b_i)² with gradient noise.
+"""A quadratic toy of consensus control: D-SGD on f_i(x) = ½(x − b_i)² with gradient noise.
 
 x^{t+1} = W^m (x^t − η(x^t − b + ξ^t)), ξ ~ N(0, σ² I), with m gossip rounds per step. In the eigenbasis
 W = U diag(λ) Uᵀ every non-consensus mode z_k = (Uᵀx)_k is the AR(1) process
@@ -28,7 +28,7 @@ def _modes(W: np.ndarray, rounds: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def closed_form(W: np.ndarray, b: np.ndarray, eta: float, sigma: float, rounds: int = 1) -> float:
-    """Stationary E Ξ² for one draw of b (consensus.md §5A)."""
+    """Stationary E Ξ² for one draw of b (derived per eigenmode of W)."""
     mu, U = _modes(W, rounds)
     b_hat = U.T @ b
     mean = eta * mu * b_hat / (1.0 - (1.0 - eta) * mu)

@@ -81,7 +81,7 @@ def load_data(spec: dict[str, Any], data_root: str | Path | None) -> tuple[torch
 
 
 def make_shards(spec: dict[str, Any], labels: torch.Tensor, seed: int) -> list[np.ndarray]:
-    """The workers' index shards: IID, QGM's Dirichlet (qgm.md §2.3) or simple Dirichlet."""
+    """The workers' index shards: IID, QGM's Dirichlet (the official code's procedure) or simple Dirichlet."""
     partition = spec.get("partition", {"kind": "iid"})
     n, part_seed = spec["n_workers"], derive_seed(seed, "partition") % 2**32
     kind = partition["kind"]

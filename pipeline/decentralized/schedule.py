@@ -1,4 +1,4 @@
-"""Learning-rate schedule and training phases (consensus.md §2.4-2.5, qgm.md §2.4).
+"""Learning-rate schedule and training phases (the protocol of Kong et al. 2021 and Lin et al. 2021).
 
 Linear warm-up per step from ``warmup_from`` to ``lr`` over ``warmup_steps``, then ×``decay`` at each
 milestone (fractions of the run). Phase k (1-based) runs from milestone k−1 to milestone k: with the

@@ -1,4 +1,4 @@
-"""One synchronous step of n simulated workers, with phases and consensus control (consensus.md §2.4).
+"""One synchronous step of n simulated workers, with phases and consensus control (Kong et al. 2021).
 
 The state is the stacked parameters ``X [n, d]`` and the algorithm's state tensors. Each step may run the
 gossip algorithm or the all-reduce baseline (the dec-phase-k protocol: decentralized only in the phases

@@ -1,7 +1,7 @@
-"""Gossip topologies and their mixing matrices W (consensus.md §2.2, qgm.md §2.4).
+"""Gossip topologies and their mixing matrices W (Kong et al. 2021; Lin et al. 2021).
 
 Every W returned here is symmetric and doubly stochastic (checked by :func:`check_mixing`). The spectral gap
-is ρ = 1 − max(|λ2|, |λn|) (consensus.md §2.2); the ring has |λ2| = (1 + 2cos(2π/n))/3.
+is ρ = 1 − max(|λ2|, |λn|) ; the ring has |λ2| = (1 + 2cos(2π/n))/3.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def exponential(n: int) -> np.ndarray:
 
 
 def social() -> np.ndarray:
-    """Davis Southern Women graph (n = 32) as in the QGM code (qgm.md §2.4).
+    """Davis Southern Women graph (n = 32) as in the official QGM code.
 
     Nodes are visited by descending degree; the still-unset unit entries of a node's row and column are set to
     1/(deg + 1) (the self-loop counted), and the diagonal takes the rest of each row. ρ ≈ 0.082.
@@ -106,7 +106,7 @@ def second_eigenvalue(W: np.ndarray) -> float:
 
 
 def spectral_gap(W: np.ndarray) -> float:
-    """ρ = 1 − max(|λ2|, |λn|) (consensus.md §2.2)."""
+    """ρ = 1 − max(|λ2|, |λn|) (the spectral gap)."""
     return 1.0 - second_eigenvalue(W)
 
 

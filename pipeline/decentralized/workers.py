@@ -1,4 +1,4 @@
-"""n copies of one model, stacked with torch.func (DESIGN.md "Decentralized training", consensus.md §5B).
+"""n copies of one model, stacked with torch.func (a single-process simulator of the workers).
 
 Parameters live in one flat tensor ``X [rows, d]`` (row i = worker i), which is what gossip multiplies by
 W. :meth:`StackedModel.grad` unflattens X into per-parameter views, evaluates every worker's loss on its own

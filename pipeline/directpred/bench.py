@@ -1,4 +1,4 @@
-"""Benchmark: the DirectPred training step against the SGD linear-predictor step (directpred.md §2.3).
+"""Benchmark: the DirectPred training step against the SGD linear-predictor step (Eqns 18-19).
 
 Both are one full BYOL iteration (two views, online and target forward, backward, SGD, EMA) at the default
 scale's sizes (16×16 one-channel images, SmallCNN 16-32-32, batch 128, 64-d projections); DirectPred adds

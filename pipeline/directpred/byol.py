@@ -1,6 +1,6 @@
-"""BYOL / SimSiam training step with a linear, two-layer or DirectPred predictor (directpred.md §2.3-2.4).
+"""BYOL / SimSiam training step with a linear, two-layer or DirectPred predictor (docs/directpred.md).
 
-One call of :class:`SSLStep` is one iteration in the official code's order (§2.3): (1) two augmented views
+One call of :class:`SSLStep` is one iteration in the official code's order: (1) two augmented views
 through the online network, F̂ updated with both views' projections (detached, not centred); (2) the
 symmetric loss −2cos summed over both directions (written as 2 − 2cos, which has the same gradient);
 (3) one SGD step for encoder, projector and predictor; (4) DirectPred overwrites W_p from F̂ when
@@ -25,7 +25,7 @@ from pipeline.directpred.predictor import CorrelationEstimator, build_predictor,
 
 @dataclass(frozen=True)
 class SSLConfig:
-    """Method, predictor and optimisation of one run (paper values in config/paper.yaml, §2.4)."""
+    """Method, predictor and optimisation of one run (paper values in config/paper.yaml)."""
 
     method: str = "byol"  # byol | simsiam
     predictor: str = "directpred"  # linear | twolayer | directpred
@@ -38,14 +38,14 @@ class SSLConfig:
     momentum: float = 0.9
     weight_decay: float = 4e-4
     ema: float = 0.996
-    target_init: str = "copy"  # copy | independent (the official code's behaviour, §3)
+    target_init: str = "copy"  # copy | independent (the official code's behaviour)
     proj_hidden: int = 128
     proj_dim: int = 64
     pred_hidden: int = 128
 
 
 class SSLNet(nn.Module):
-    """Encoder followed by the projector Linear → BN(affine=False) → ReLU → Linear (§2.4)."""
+    """Encoder followed by the projector Linear → BN(affine=False) → ReLU → Linear (the official code)."""
 
     def __init__(self, encoder: nn.Module, feature_dim: int, hidden: int, out: int) -> None:
         super().__init__()

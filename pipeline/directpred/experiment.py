@@ -1,7 +1,7 @@
 """One BYOL/SimSiam run on images: data, training through the shared engine, eigen-tracking, linear probe.
 
 The run's spec (:class:`pipeline.directpred.runs.SSLRun`) names the dataset, the method, the predictor
-variant and the seed index, e.g. ``fashion_mnist_byol_directpred_freq5_s1`` (directpred.md §5.5); ``ssl``
+variant and the seed index, e.g. ``fashion_mnist_byol_directpred_freq5_s1`` (docs/directpred.md); ``ssl``
 here is that dataset's settings (:class:`~pipeline.directpred.runs.SSLSettings`: the ``ssl`` section with
 its ``per_dataset`` overrides applied). Eigen-tracking (Fig. 2) is the engine's ``evaluate``
 hook: every ``track_every`` steps it records the top eigenvalues of F̂ and, for linear predictors,
@@ -73,7 +73,7 @@ def load_images(dataset: str, ssl: SSLSettings, data_root: str | Path, seed: int
     The probe splits come from the labelled data only: ``n_train`` + ``n_val`` training images (a fixed
     subset drawn from the base seed, not the run's) and the first ``n_test`` test images. The SSL set is
     the probe's train and val images plus ``unlabeled`` images of the unlabeled split (STL-10's 100k:
-    train+unlabeled, directpred.md §2.4); labels are never used for SSL and the test set never is.
+    train+unlabeled, as in the official code); labels are never used for SSL and the test set never is.
     Images keep their stored dtype (uint8 for STL-10/CIFAR-10) so that 105k STL-10 images take 2.9 GB,
     not 11.6 GB; the augmentation converts each batch.
     """
@@ -101,7 +101,7 @@ def load_images(dataset: str, ssl: SSLSettings, data_root: str | Path, seed: int
 
 
 def augmentation(ssl: SSLSettings) -> SSLAugment:
-    """``gray``: crop, flip, brightness/contrast jitter, noise (§5.5); ``cifar10``/``stl10``: the code's."""
+    """``gray``: crop, flip, brightness/contrast jitter, noise; ``cifar10``/``stl10``: the code's."""
     if ssl.augment == "cifar10":
         return CIFAR10_SSL
     if ssl.augment == "stl10":

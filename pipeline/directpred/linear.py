@@ -1,7 +1,7 @@
-"""Float64 linear-network dynamics of BYOL/SimSiam (directpred.md §2.1-2.2), integrated by explicit Euler.
+"""Float64 linear-network dynamics of BYOL/SimSiam (Lemma 1, Eqns 7-13), integrated by explicit Euler.
 
 :func:`simulate` runs the full matrix flow of Lemma 1 for W (n2×n1), W_p (n2×n2) and the EMA target W_a,
-with switches for the ablations of §2.1: ``stop_grad=False`` (Theorem 2: the target is W itself and the
+with switches for the ablations: ``stop_grad=False`` (Theorem 2: the target is W itself and the
 gradient flows through it), ``predictor=False`` (W_p ≡ I) and ``ema=False`` (SimSiam: W_a ≡ W).
 :func:`decoupled` integrates the per-eigenmode ODE (Eqns 11-13) with SciPy for the sweeps and portraits.
 """

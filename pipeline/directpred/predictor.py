@@ -1,4 +1,4 @@
-"""BYOL/SimSiam predictors (directpred.md §2.3-2.4): DirectPred, a linear one trained by SGD, a 2-layer one.
+"""BYOL/SimSiam predictors: DirectPred (Eqns 18-19), a linear one trained by SGD, a 2-layer one.
 
 DirectPred sets the bias-free linear predictor from the eigendecomposition of a running estimate F̂ of the
 correlation of its inputs (Eqns 18-19). :func:`directpred_weight` implements the official code's form
@@ -50,7 +50,7 @@ class CorrelationEstimator(nn.Module):
 
 
 class TwoLayerPredictor(nn.Sequential):
-    """The default BYOL predictor: Linear(d, h) → BN(affine=False) → ReLU → Linear(h, d) (§2.4)."""
+    """The default BYOL predictor (official code): Linear(d, h) → BN(affine=False) → ReLU → Linear(h, d)."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__(

@@ -2,7 +2,7 @@
 
 Features are standardised with the probe-train statistics; a multinomial logistic regression is fitted by
 full-batch L-BFGS for each L2 strength in ``weight_decays``; the strength with the best validation accuracy
-is chosen and only then is the test accuracy read (cf. directpred.md §3: the official code reports the best
+is chosen and only then is the test accuracy read (the official code reports the best
 test accuracy over epochs, which is model selection on the test set).
 """
 

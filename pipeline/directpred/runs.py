@@ -1,8 +1,8 @@
 """The directpred study's runs (Tian, Chen, Ganguli 2021): three float64 simulations and the SSL runs.
 
-``linear_flow``, ``collapse`` (the Lemma-1 matrix flow, directpred.md §5.2-5.3) and ``eigenmodes`` (the
-decoupled per-eigenmode ODE, §5.4) run on a CPU in seconds; then one BYOL/SimSiam run per (dataset,
-method, predictor variant, seed index), id ``<dataset>_<method>_<variant>_s<k>`` (§5.5).
+``linear_flow``, ``collapse`` (the Lemma-1 matrix flow) and ``eigenmodes`` (the decoupled per-eigenmode
+ODE, Eqns 11-13) run on a CPU in seconds; then one BYOL/SimSiam run per (dataset, method, predictor
+variant, seed index), id ``<dataset>_<method>_<variant>_s<k>`` (docs/directpred.md).
 
 Each spec holds exactly the config keys its run reads: editing ``directpred.linear.eta`` re-runs the
 three simulations and no SSL run, editing ``directpred.ssl.steps`` re-runs every SSL run and no
@@ -44,7 +44,7 @@ class FlowSettings:
 
 @dataclass(frozen=True)
 class LinearFlowRun(RunSpec):
-    """§5.2: every surviving eigenvalue of W_p reaches p*₊, [F, W_p] → 0 (seeded by the base seed)."""
+    """Every surviving eigenvalue of W_p reaches p*₊, [F, W_p] → 0 (seeded by the base seed)."""
 
     flow: FlowSettings
 
@@ -55,7 +55,7 @@ class LinearFlowRun(RunSpec):
 
 @dataclass(frozen=True)
 class CollapseRun(RunSpec):
-    """§5.3: weight decay above η_crit, no stop-gradient, no predictor, and the η/η_crit sweep."""
+    """Weight decay above η_crit, no stop-gradient, no predictor, and the η/η_crit sweep."""
 
     flow: FlowSettings
     collapse_eta: float
@@ -70,7 +70,7 @@ class CollapseRun(RunSpec):
 
 @dataclass(frozen=True)
 class EigenmodesRun(RunSpec):
-    """§5.4: (p, s) portraits and the η and EMA (β) sweeps of the decoupled ODE (Eqns 11-13).
+    """(p, s) portraits and the η and EMA (β) sweeps of the decoupled ODE (Eqns 11-13).
 
     ``sigma2``, ``alpha_p``, ``eta`` (the β sweep's and Eqn-14 check's weight decay) and ``beta`` (the
     η sweep's EMA rate) come from ``linear``; the rest from ``sweeps``.

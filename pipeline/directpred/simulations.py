@@ -1,4 +1,4 @@
-"""The three float64 simulation runs of the study (directpred.md §5.2-5.4): their metrics and long histories.
+"""The three float64 simulation runs of the study (docs/directpred.md): their metrics and long histories.
 
 ``linear_flow``: the Lemma-1 matrix flow under Assumptions 2-3 (eigenvalues → p*₊, alignment, commutator,
 Theorem-1 balance). ``collapse``: weight decay above η_crit, no stop-gradient (Theorem 2), no predictor, and a
@@ -21,7 +21,7 @@ from pipeline.directpred.linear import LinearConfig, LinearTrace, decoupled, sim
 from pipeline.directpred.runs import CollapseRun, EigenmodesRun, FlowSettings, LinearFlowRun
 
 HISTORY_COLUMNS = ("kind", "case", "mode", "t", "value")
-SURVIVAL_FLOOR = 1e-6  # a mode with s below this at the end has collapsed (§5.3)
+SURVIVAL_FLOOR = 1e-6  # a mode with s below this at the end has collapsed (the claims' floor)
 
 
 def _rows(kind: str, case: str, t: Any, value: Any, mode: int = -1) -> pd.DataFrame:
@@ -51,7 +51,7 @@ def _trace_frames(trace: LinearTrace, case: str) -> list[pd.DataFrame]:
 
 
 def linear_flow(spec: LinearFlowRun, seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
-    """§5.2: every surviving eigenvalue of W_p reaches p*₊(τ=1), s reaches p*₊², [F, W_p] → 0."""
+    """Every surviving eigenvalue of W_p reaches p*₊(τ=1), s reaches p*₊², [F, W_p] → 0."""
     lin = linear_config(spec.flow)
     trace = simulate(lin, seed)
     p_plus = theory.p_plus_value(1.0, lin.sigma2, lin.eta)
@@ -87,7 +87,7 @@ def _outcome(trace: LinearTrace) -> dict[str, Any]:
 
 
 def collapse(spec: CollapseRun, seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
-    """§5.3: η above η_crit, no stop-gradient, no predictor; and the η sweep around η_crit."""
+    """η above η_crit, no stop-gradient, no predictor; and the η sweep around η_crit."""
     crit = theory.eta_critical_value(1.0, spec.flow.sigma2)
     cases = {
         "weight_decay_above": linear_config(spec.flow, eta=spec.collapse_eta),
@@ -134,7 +134,7 @@ def collapse(spec: CollapseRun, seed: int) -> tuple[dict[str, Any], pd.DataFrame
 
 
 def eigenmodes(spec: EigenmodesRun) -> tuple[dict[str, Any], pd.DataFrame]:
-    """§5.4: (p, s) portraits (SimSiam, τ ≡ 1) and the η and EMA (β) sweeps of the decoupled ODE."""
+    """(p, s) portraits (SimSiam, τ ≡ 1) and the η and EMA (β) sweeps of the decoupled ODE."""
     sigma2, alpha_p = spec.sigma2, spec.alpha_p
     t = np.linspace(0.0, spec.t_max, spec.n_points)
     frames: list[pd.DataFrame] = []

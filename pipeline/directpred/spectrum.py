@@ -1,4 +1,4 @@
-"""Eigen-alignment of the predictor with the correlation of its input (directpred.md §2.2, Thm 3, Fig. 2)."""
+"""Eigen-alignment of the predictor with the correlation of its input (Theorem 3, Fig. 2)."""
 
 from __future__ import annotations
 

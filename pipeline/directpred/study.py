@@ -2,8 +2,8 @@
 The run table is in :mod:`pipeline.directpred.runs`.
 
 :mod:`~pipeline.directpred.simulations` (the float64 linear-network flows ``linear_flow``, ``collapse``
-and ``eigenmodes``, directpred.md §5.2-5.4), :mod:`~pipeline.directpred.experiment` (one BYOL/SimSiam run
-with its linear probe, §5.5) and :mod:`~pipeline.directpred.theory` (sympy).
+and ``eigenmodes``), :mod:`~pipeline.directpred.experiment` (one BYOL/SimSiam run
+with its linear probe) and :mod:`~pipeline.directpred.theory` (sympy).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Symbolic (sympy) analysis of the linear BYOL/SimSiam eigen-dynamics (directpred.md §2.1-2.2).
+"""Symbolic (sympy) analysis of the linear BYOL/SimSiam eigen-dynamics (the paper's Lemma 1 and Eqns 7-17).
 
 Per eigenmode (Eqns 11-13): ṗ = α_p s [τ − (1+σ²)p] − ηp, ṡ = 2ps [τ − (1+σ²)p] − 2ηs,
 τ̇ = β(1 − τ) − τṡ/(2s). :func:`run_all` returns every check as ``{"expression", "residual", "passes",
@@ -34,7 +34,7 @@ def tau_dot() -> sp.Expr:
 
 
 def fixed_points() -> tuple[sp.Expr, sp.Expr]:
-    """(p*₋, p*₊) = [τ ∓ sqrt(τ² − 4η(1+σ²))] / (2(1+σ²)) on the invariant parabola (§2.2)."""
+    """(p*₋, p*₊) = [τ ∓ sqrt(τ² − 4η(1+σ²))] / (2(1+σ²)) on the invariant parabola (Eqn 16)."""
     root = sp.sqrt(tau**2 - 4 * eta * (1 + sigma2))
     return (tau - root) / (2 * (1 + sigma2)), (tau + root) / (2 * (1 + sigma2))
 
@@ -47,8 +47,8 @@ def eta_critical() -> sp.Expr:
 def slope_formula(sign: int) -> sp.Expr:
     """dṗ/dp on the parabola at p*₊ (sign = +1) or p*₋ (sign = −1).
 
-    Equals (4η(1+σ²) − τ² ∓ τ sqrt(τ² − 4η(1+σ²))) / (2(1+σ²)): the sheet (directpred.md §2.2) writes ±,
-    which pairs the signs the other way round; sympy (check ``slope_plus``) and the stability of p*₊ fix ∓.
+    Equals (4η(1+σ²) − τ² ∓ τ sqrt(τ² − 4η(1+σ²))) / (2(1+σ²)) (derived here, not printed in the paper):
+    the sign pairing is fixed by sympy (check ``slope_plus``) and by the stability of p*₊.
     """
     root = sp.sqrt(tau**2 - 4 * eta * (1 + sigma2))
     return (4 * eta * (1 + sigma2) - tau**2 - sign * tau * root) / (2 * (1 + sigma2))
@@ -80,33 +80,33 @@ def checks() -> dict[str, dict[str, Any]]:
     discriminant = tau**2 - 4 * eta * (1 + sigma2)
     return {
         "invariant_eqn14": _check(
-            "d/dt(s - p^2/alpha_p) + 2 eta (s - p^2/alpha_p)", d_invariant + 2 * eta * invariant, "2.2 Eqn 14"
+            "d/dt(s - p^2/alpha_p) + 2 eta (s - p^2/alpha_p)", d_invariant + 2 * eta * invariant, "Eqn 14"
         ),
         "parabola_factorisation_eqn16": _check(
-            "p_dot(p, p^2/alpha_p) + (1+sigma2) p (p - p*-)(p - p*+)", on_parabola - factorised, "2.2 Eqn 16"
+            "p_dot(p, p^2/alpha_p) + (1+sigma2) p (p - p*-)(p - p*+)", on_parabola - factorised, "Eqn 16"
         ),
-        "fixed_point_minus": _check("p_dot on parabola at p*-", on_parabola.subs(p, p_minus), "2.2"),
-        "fixed_point_plus": _check("p_dot on parabola at p*+", on_parabola.subs(p, p_plus), "2.2"),
+        "fixed_point_minus": _check("p_dot on parabola at p*-", on_parabola.subs(p, p_minus), "Eqn 16"),
+        "fixed_point_plus": _check("p_dot on parabola at p*+", on_parabola.subs(p, p_plus), "Eqn 16"),
         "threshold_is_discriminant": _check(
             "tau^2 - 4 eta (1+sigma2) - 4 (1+sigma2)(eta_crit - eta)",
             discriminant - 4 * (1 + sigma2) * (eta_critical() - eta),
-            "2.2",
+            "Eqn 16",
         ),
         "slope_minus": _check(
-            "d p_dot/dp at p*- minus stated slope", slope.subs(p, p_minus) - slope_formula(-1), "2.2"
+            "d p_dot/dp at p*- minus stated slope", slope.subs(p, p_minus) - slope_formula(-1), "Eqn 16"
         ),
         "slope_plus": _check(
-            "d p_dot/dp at p*+ minus stated slope", slope.subs(p, p_plus) - slope_formula(1), "2.2"
+            "d p_dot/dp at p*+ minus stated slope", slope.subs(p, p_plus) - slope_formula(1), "Eqn 16"
         ),
         "alignment_condition_eqn17": _check(
             "k_j - (1/2[alpha_p(1+sigma2)s + eta] - Delta_j)",
             k_eig - (sp.Rational(1, 2) * (alpha_p * (1 + sigma2) * s + eta) - delta),
-            "2.2 Eqn 17 / Theorem 3",
+            "Eqn 17, Theorem 3",
         ),
         "tau_dot_at_one": _check(
             "tau_dot(tau=1) + s_dot/(2s)",
             tau_dot().subs(tau, 1) + s_dot().subs(tau, 1) / (2 * s),
-            "2.2 Eqn 13",
+            "Eqn 13",
         ),
         **_jacobian_checks(),
         "lemma1_gradient": lemma1_gradient(),
@@ -126,7 +126,9 @@ def _jacobian_checks() -> dict[str, dict[str, Any]]:
     lam = sp.Symbol("lam")
     char = sp.expand((at_origin - lam * sp.eye(2)).det())
     out["jacobian_origin"] = _check(
-        "charpoly at (0,0) - (lam+eta)(lam+2 eta)", char - sp.expand((lam + eta) * (lam + 2 * eta)), "2.2"
+        "charpoly at (0,0) - (lam+eta)(lam+2 eta)",
+        char - sp.expand((lam + eta) * (lam + 2 * eta)),
+        "Eqns 11-12",
     )
     for name, point, sign in zip(("minus", "plus"), fixed_points(), (-1, 1), strict=True):
         at_point = jac.subs({p: point, s: point**2 / alpha_p})
@@ -135,7 +137,7 @@ def _jacobian_checks() -> dict[str, dict[str, Any]]:
         out[f"jacobian_{name}"] = _check(
             f"charpoly at p*{'-' if sign < 0 else '+'} - (lam+2 eta)(lam - slope)",
             sp.expand(char - expected),
-            "2.2",
+            "Eqns 11-12",
         )
     return out
 
@@ -162,7 +164,7 @@ def lemma1_gradient(n: int = 2) -> dict[str, Any]:
     return _check(
         "-dJ/dW_p - (-W_pW(X+X') + W_aX)W^T and -dJ/dW - W_p^T(...)",
         grad_wp.col_join(grad_w).applyfunc(sp.expand),
-        "2.1 Lemma 1",
+        "Lemma 1",
     )
 
 

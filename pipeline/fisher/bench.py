@@ -1,7 +1,7 @@
-"""Benchmarks of the fisher study (issue 6 item 6), on the default MNIST-1D model and batch size.
+"""Benchmarks of the fisher study, on the default MNIST-1D model and batch size.
 
-- one Fisher-penalty step (double backprop, fisher.md §2.2) over one plain SGD step (goal: at most 3);
-- the vectorised per-example Tr F (``torch.func`` vmap, §2.1) over the same numbers from a Python loop of
+- one Fisher-penalty step (double backprop) over one plain SGD step (goal: at most 3);
+- the vectorised per-example Tr F (``torch.func`` vmap) over the same numbers from a Python loop of
   per-example backward passes (goal: the loop at least 5x slower).
 """
 

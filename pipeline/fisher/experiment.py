@@ -1,6 +1,6 @@
 """One training run of the fisher study: data, model, SGD with an optional penalty, Tr F tracking.
 
-The arms (fisher.md §4-5, issue 6 deliverable 3):
+The arms (docs/fisher.md):
 
 ========== ============ =========================================================================
 arm        lr           update
@@ -15,7 +15,7 @@ noisy_fp   noise_lr     the same + alpha_fp · Fisher penalty
 
 The arm's settings are resolved into its run spec (:func:`pipeline.fisher.runs.arm_spec`).
 
-Tr F (§2.1) is measured on a fixed training subset with labels sampled from the model (own generator,
+Tr F is measured on a fixed training subset with labels sampled from the model (own generator,
 seeded by ``(seed, "trace", step)``, so it never perturbs training and a resumed run measures the same
 numbers): every ``trace_every`` steps up to ``trace_until`` (the early phase), then every ``eval_every``
 steps. Accuracies (test; train on the labels trained on; for noisy arms, the fit of the noisy and of the
@@ -94,7 +94,7 @@ def load_data(spec: FisherRun, base_seed: int, data_root: str | Path, device: to
 
 
 def build(spec: FisherRun, input_shape: torch.Size) -> nn.Module:
-    """The experiment's model (no batch norm, so per-example gradients are well defined, §3)."""
+    """The experiment's model (no batch norm, so per-example gradients are well defined)."""
     name, width = spec.model, spec.width
     if name == "cnn1d":
         return build_model("cnn1d", length=int(input_shape[-1]), channels=width)

@@ -1,4 +1,4 @@
-"""Symmetric label noise for the memorisation experiment (fisher.md §4 "Noisy labels", §5 claim 5)."""
+"""Symmetric label noise for the memorisation experiment (the paper's noisy-label experiment)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""The Fisher penalty and the gradient-norm control, by double backpropagation (fisher.md §2.2).
+"""The Fisher penalty and the gradient-norm control, by double backpropagation.
 
 On a minibatch B with logits z = f_θ(x):
 
 - Fisher penalty (FP): ‖(1/B)Σ_i ∇_θ ℓ(x_i, ŷ_i)‖² with ŷ_i ~ p_θ(·|x_i) sampled afresh from the detached
-  logits; its expectation is Tr F / B (§2.2), so it penalises the Fisher trace;
+  logits; its expectation is Tr F / B (the score has zero mean), so it penalises the Fisher trace;
 - gradient-norm penalty (GP, the paper's control): ‖∇_θ (1/B)Σ_i ℓ(x_i, y_i)‖² with the **true** labels; the
   cross terms survive, so it penalises the squared norm of the loss gradient, not Tr F.
 

@@ -52,7 +52,7 @@ def arm_spec(exp: dict[str, Any], arm: str) -> ArmSpec:
 
 @dataclass(frozen=True)
 class FisherRun(RunSpec):
-    """Arm ``arm`` of experiment ``experiment`` with seed number ``seed_index`` (fisher.md §4-5).
+    """Arm ``arm`` of experiment ``experiment`` with seed number ``seed_index`` (docs/fisher.md).
 
     The data (``dataset``, ``train_size``/``test_size`` subsets and the label noise, seeded from the base
     seed and ``experiment``) and the model are the same for every arm of an experiment; ``lr`` …

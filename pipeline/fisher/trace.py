@@ -1,4 +1,4 @@
-"""The trace of the Fisher information matrix, with labels sampled from the model (fisher.md §2.1).
+"""The trace of the Fisher information matrix, with labels sampled from the model.
 
 Tr F = E_x E_{ŷ~p_θ(·|x)} ‖∇_θ ℓ(x, ŷ)‖², ℓ the cross-entropy. Four estimators, all over a fixed set of
 examples ``x``:
@@ -9,10 +9,10 @@ examples ``x``:
   ``torch.func`` (``vmap(grad(...))``), averaged: unbiased, the measurement used during training;
 - :func:`fisher_trace_loop`: the same numbers with a Python loop of B backward passes (benchmark baseline);
 - :func:`minibatch_trace_estimate`: B·‖(1/B)Σ_i ∇ℓ(x_i, ŷ_i)‖², one backward pass; unbiased for Tr F because
-  the score has zero mean under the model (§2.2), so the cross terms vanish in expectation.
+  the score has zero mean under the model, so the cross terms vanish in expectation.
 
-Never pass the data labels here: with them the same formulas give the *empirical* Fisher (§3).
-Models must not couple examples (no training-mode batch norm, §3); every estimator evaluates the model in
+Never pass the data labels here: with them the same formulas give the *empirical* Fisher.
+Models must not couple examples (no training-mode batch norm); every estimator evaluates the model in
 eval mode and leaves its train/eval mode and its ``.grad`` fields as they were.
 """
 

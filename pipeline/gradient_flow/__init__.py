@@ -3,5 +3,6 @@
 Modules: ``theory`` (sympy checks), ``scalar`` (the scalar flow and its closed forms), ``matrix``
 (λ-balanced init, matrix flow, Riccati closed form), ``descent`` (finite-step GD and the imbalance
 recursion), ``study`` (the pipeline interface) and ``bench`` (closed form against ODE timing).
-Equations are cited as "derived, gradient_flow.md §2.x" (/work/shared/papers/gradient_flow.md).
+Equations are cited as "derived, §2.x": the sections of docs/gradient_flow.md, which derives them
+(only the paper's abstract is confirmed; the equations are the standard mathematics of the model).
 """

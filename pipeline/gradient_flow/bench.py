@@ -1,4 +1,4 @@
-"""Benchmarks: the closed forms (derived, gradient_flow.md §2.3–2.4) against integrating the flow.
+"""Benchmarks: the closed forms (derived, docs/gradient_flow.md §2.3–2.4) against integrating the flow.
 
 Both variants produce the same curves on the same time grid as the default ``scalar`` and ``matrix`` runs;
 the ratio says how much cheaper the closed form is than DOP853 at rtol 1e-13.

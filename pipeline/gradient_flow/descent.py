@@ -1,6 +1,6 @@
 """Finite-step gradient descent on ½(y − uv)² and ½‖Y − UVᵀ‖²_F, and the exact imbalance recursion.
 
-Derived, gradient_flow.md §2.5. One GD step W1' = W1 − ηGW2ᵀ, W2' = W2 − ηW1ᵀG (G = ∇ℓ at the product)
+Derived, docs/gradient_flow.md §2.5. One GD step W1' = W1 − ηGW2ᵀ, W2' = W2 − ηW1ᵀG (G = ∇ℓ at the product)
 changes the imbalance by exactly η²(W2GᵀGW2ᵀ − W1ᵀGGᵀW1); in the scalar case λ' = (1 − η²r²)λ with
 r = y − uv. Here W1 = U and W2 = Vᵀ, so for the square loss G = −(Y − UVᵀ).
 """
@@ -31,7 +31,7 @@ def scalar_descent(u0: float, v0: float, y: float, eta: float, steps: int) -> tu
 
 
 def scalar_recursion_deviation(u: np.ndarray, v: np.ndarray, y: float, eta: float) -> np.ndarray:
-    """|λ_{k+1} − (1 − η²r_k²)λ_k| / (1 + |λ_k|) at every step (derived, gradient_flow.md §2.5)."""
+    """|λ_{k+1} − (1 − η²r_k²)λ_k| / (1 + |λ_k|) at every step (derived, §2.5)."""
     lam = u**2 - v**2
     r = y - u[:-1] * v[:-1]
     predicted = (1.0 - (eta * r) ** 2) * lam[:-1]
@@ -60,7 +60,7 @@ def matrix_descent(
 
 
 def matrix_recursion_step(U: np.ndarray, V: np.ndarray, Y: np.ndarray, eta: float) -> np.ndarray:
-    """η²(W2GᵀGW2ᵀ − W1ᵀGGᵀW1) with W1 = U, W2 = Vᵀ, G = −(Y − UVᵀ) (derived, gradient_flow.md §2.5)."""
+    """η²(W2GᵀGW2ᵀ − W1ᵀGGᵀW1) with W1 = U, W2 = Vᵀ, G = −(Y − UVᵀ) (derived, §2.5)."""
     G = -(Y - U @ V.T)
     return eta**2 * (V.T @ G.T @ G @ V - U.T @ G @ G.T @ U)
 

@@ -1,9 +1,10 @@
 """Matrix flow U̇ = (Y − UVᵀ)V, V̇ = (Y − UVᵀ)ᵀU: λ-balanced init, ODE, Riccati closed form, mode rates.
 
-Derived, gradient_flow.md §2.1, §2.2 and §2.4: Q = UᵀU − VᵀV is conserved; with UᵀU − VᵀV = λI the
-stacked Z = [U; V] obeys Ż = FZ − ½Z(ZᵀZ) and P = ZZᵀ the Riccati equation Ṗ = FP + PF − P² with
-F = [[(λ/2)I_m, Y], [Yᵀ, −(λ/2)I_n]], solved by P(t) = e^{Ft} Z0 N(t)⁻¹ Z0ᵀ e^{Ft},
-N(t) = I_k + Z0ᵀ(∫₀ᵗ e^{2Fs} ds)Z0. Mode i of Y converges at rate sqrt(λ² + 4σ_i²).
+Derived, docs/gradient_flow.md §2.1, §2.2 and §2.4 (the § numbers below are that file's):
+Q = UᵀU − VᵀV is conserved; with UᵀU − VᵀV = λI the stacked Z = [U; V] obeys Ż = FZ − ½Z(ZᵀZ) and
+P = ZZᵀ the Riccati equation Ṗ = FP + PF − P² with F = [[(λ/2)I_m, Y], [Yᵀ, −(λ/2)I_n]], solved by
+P(t) = e^{Ft} Z0 N(t)⁻¹ Z0ᵀ e^{Ft}, N(t) = I_k + Z0ᵀ(∫₀ᵗ e^{2Fs} ds)Z0. Mode i of Y converges at rate
+sqrt(λ² + 4σ_i²).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def make_target(sigma: list[float], m: int, n: int, rng: np.random.Generator) ->
 def balanced_init(
     m: int, n: int, k: int, lam: float, scale: float, rng: np.random.Generator, Y: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(U0, V0) with U0ᵀU0 − V0ᵀV0 = λI_k exactly up to rounding (gradient_flow.md §3 trap).
+    """(U0, V0) with U0ᵀU0 − V0ᵀV0 = λI_k exactly up to rounding (§3 trap).
 
     λ ≥ 0: draw V0, Cholesky A = V0ᵀV0 + λI = LLᵀ and set U0 = Q_o Lᵀ with Q_o (m×k) orthonormal, so
     U0ᵀU0 = LLᵀ (needs m ≥ k). λ < 0: the mirror image, U0 drawn and V0 = Q_o Lᵀ with
@@ -82,19 +83,19 @@ def balanced_init(
 
 
 def imbalance(U: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """Q = UᵀU − VᵀV (batched over leading axes; conserved, derived, gradient_flow.md §2.2)."""
+    """Q = UᵀU − VᵀV (batched over leading axes; conserved, derived, §2.2)."""
     return np.swapaxes(U, -1, -2) @ U - np.swapaxes(V, -1, -2) @ V
 
 
 def flow_matrix(Y: np.ndarray, lam: float) -> np.ndarray:
-    """F = [[(λ/2)I_m, Y], [Yᵀ, −(λ/2)I_n]] (symmetric; derived, gradient_flow.md §2.4)."""
+    """F = [[(λ/2)I_m, Y], [Yᵀ, −(λ/2)I_n]] (symmetric; derived, §2.4)."""
     m, n = Y.shape
     return np.block([[0.5 * lam * np.eye(m), Y], [Y.T, -0.5 * lam * np.eye(n)]])
 
 
 def predicted_spectrum(sigma: np.ndarray, lam: float, m: int, n: int) -> np.ndarray:
     """Sorted eigenvalues of F: ±sqrt(λ²/4 + σ_i²) for the r singular values, +λ/2 for the m − r
-    unmatched rows and −λ/2 for the n − r unmatched columns (derived, gradient_flow.md §2.4)."""
+    unmatched rows and −λ/2 for the n − r unmatched columns (derived, §2.4)."""
     r = len(sigma)
     mu = np.sqrt(0.25 * lam * lam + np.square(sigma))
     extra = [0.5 * lam] * (m - r) + [-0.5 * lam] * (n - r)
@@ -102,7 +103,7 @@ def predicted_spectrum(sigma: np.ndarray, lam: float, m: int, n: int) -> np.ndar
 
 
 def flow_rhs(_t: float, z: np.ndarray, Y: np.ndarray, k: int) -> np.ndarray:
-    """Gradient flow of ½‖Y − UVᵀ‖²_F on the flattened (U, V) (derived, gradient_flow.md §2.1)."""
+    """Gradient flow of ½‖Y − UVᵀ‖²_F on the flattened (U, V) (derived, §2.1)."""
     m, n = Y.shape
     U, V = z[: m * k].reshape(m, k), z[m * k :].reshape(n, k)
     R = Y - U @ V.T
@@ -154,7 +155,7 @@ def _log_reverse_integral(mu: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def riccati_closed_form(F: np.ndarray, Z0: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """P(t) = e^{Ft} Z0 N(t)⁻¹ Z0ᵀ e^{Ft} on a time grid, T×M×M (derived, gradient_flow.md §2.4).
+    """P(t) = e^{Ft} Z0 N(t)⁻¹ Z0ᵀ e^{Ft} on a time grid, T×M×M (derived, §2.4).
 
     The formula is evaluated without forming e^{Ft} or N(t), whose entries span e^{±2μt} and lose all
     precision after a few time units when the μ differ. In the eigenbasis F = E diag(μ) Eᵀ (μ sorted

@@ -18,7 +18,7 @@ HAS_THEORY = True
 
 @dataclass(frozen=True)
 class ScalarFlowRun(RunSpec):
-    """u̇ = (y − uv)v, v̇ = (y − uv)u from u0·v0 = w0 for each imbalance λ = u² − v² (paper §3)."""
+    """u̇ = (y − uv)v, v̇ = (y − uv)u from u0·v0 = w0 for each imbalance λ = u² − v²."""
 
     y: float
     w0: float
@@ -37,7 +37,7 @@ class ScalarFlowRun(RunSpec):
 
 @dataclass(frozen=True)
 class MatrixFlowRun(RunSpec):
-    """Y ≈ UVᵀ from λ-balanced starts UᵀU − VᵀV = λI for each spectrum of Y (paper §4, Riccati form)."""
+    """Y ≈ UVᵀ from λ-balanced starts UᵀU − VᵀV = λI for each spectrum of Y (Riccati form)."""
 
     m: int
     n: int

@@ -1,9 +1,9 @@
 """Scalar gradient flow u̇ = (y − uv)v, v̇ = (y − uv)u: ODE, closed forms and rate fitting.
 
-All equations are derived, gradient_flow.md §2.3: λ = u² − v² is conserved, w = uv obeys
-ẇ = (y − w)·sqrt(λ² + 4w²), the implicit closed form is t = G(w(t)) − G(w(0)) with
-G(w) = (1/a)·ln[(a·sqrt(λ² + 4w²) + λ² + 4yw)/(y − w)], a = sqrt(λ² + 4y²), and the residual decays as
-|y − w| ~ C·e^{−a t}. Everything is float64 numpy/scipy.
+All equations are derived (docs/gradient_flow.md §2.3; the § numbers below are that file's):
+λ = u² − v² is conserved, w = uv obeys ẇ = (y − w)·sqrt(λ² + 4w²), the implicit closed form is
+t = G(w(t)) − G(w(0)) with G(w) = (1/a)·ln[(a·sqrt(λ² + 4w²) + λ² + 4yw)/(y − w)], a = sqrt(λ² + 4y²),
+and the residual decays as |y − w| ~ C·e^{−a t}. Everything is float64 numpy/scipy.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ _NEWTON_STEPS = 3
 
 
 def predicted_rate(lam: float | np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
-    """Linearised rate sqrt(λ² + 4σ²) (derived, gradient_flow.md §2.3 and §2.4 per mode)."""
+    """Linearised rate sqrt(λ² + 4σ²) (derived, §2.3 and §2.4 per mode)."""
     return np.sqrt(np.square(lam) + 4.0 * np.square(sigma))
 
 
 def init_fixed_product(lam: float, w0: float) -> tuple[float, float]:
-    """(u0, v0) > 0 with u0² − v0² = λ and u0·v0 = w0 (derived, gradient_flow.md §2.3).
+    """(u0, v0) > 0 with u0² − v0² = λ and u0·v0 = w0 (derived, §2.3).
 
     u0² = (λ + s)/2 and v0² = (s − λ)/2 with s = sqrt(λ² + 4w0²); the larger of the two is computed
     from the sum formula and the other from w0²/(·), which avoids cancellation for either sign of λ
-    (the sheet's §3 trap for negative λ).
+    (the trap for negative λ, §3).
     """
     if w0 <= 0.0:
         raise ValueError(f"w0 must be positive (the saddle w = 0 never moves), got {w0}")
@@ -48,7 +48,7 @@ def init_fixed_product(lam: float, w0: float) -> tuple[float, float]:
 
 
 def flow_rhs(_t: float, state: np.ndarray, y: float) -> np.ndarray:
-    """u̇ = (y − uv)v, v̇ = (y − uv)u: gradient flow of ½(y − uv)² (derived, gradient_flow.md §2.1)."""
+    """u̇ = (y − uv)v, v̇ = (y − uv)u: gradient flow of ½(y − uv)² (derived, §2.1)."""
     u, v = state
     r = y - u * v
     return np.array([r * v, r * u])
@@ -74,7 +74,7 @@ class ScalarFlow:
         return self.y - self.u * self.v
 
     def conservation_error(self) -> np.ndarray:
-        """|λ(t) − λ(0)| / (1 + |λ(0)|), λ = u² − v² (conserved, derived, gradient_flow.md §2.3)."""
+        """|λ(t) − λ(0)| / (1 + |λ(0)|), λ = u² − v² (conserved, derived, §2.3)."""
         lam = self.u**2 - self.v**2
         return np.abs(lam - lam[0]) / (1.0 + abs(lam[0]))
 
@@ -115,7 +115,7 @@ def integrate(
 def integrate_linear(
     w0: float, y: float, t_eval: np.ndarray, *, rtol: float, atol: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The non-overparameterised flow ẇ = y − w (rate 1, derived, gradient_flow.md §2.1): (t, y − w)."""
+    """The non-overparameterised flow ẇ = y − w (rate 1, derived, §2.1): (t, y − w)."""
     sol = solve_ivp(
         lambda _t, w: y - w,
         (float(t_eval[0]), float(t_eval[-1])),
@@ -133,7 +133,7 @@ def _numerator(w: np.ndarray, lam: float, y: float, a: float) -> np.ndarray:
 
 
 def potential(w: np.ndarray | float, lam: float, y: float) -> np.ndarray:
-    """G(w) = (1/a)·ln[(a·sqrt(λ² + 4w²) + λ² + 4yw)/|y − w|] (derived, gradient_flow.md §2.3)."""
+    """G(w) = (1/a)·ln[(a·sqrt(λ² + 4w²) + λ² + 4yw)/|y − w|] (derived, §2.3)."""
     a = float(predicted_rate(lam, y))
     w = np.asarray(w, dtype=float)
     return (np.log(_numerator(w, lam, y, a)) - np.log(np.abs(y - w))) / a
@@ -145,7 +145,7 @@ def _check_start(w0: float, y: float) -> None:
 
 
 def closed_form_residual(t: np.ndarray, w0: float, lam: float, y: float) -> np.ndarray:
-    """y − w(t) from the implicit closed form t = G(w(t)) − G(w0) (derived, gradient_flow.md §2.3).
+    """y − w(t) from the implicit closed form t = G(w(t)) − G(w0) (derived, §2.3).
 
     Solved for s = ln(y − w), so the residual keeps full relative precision even where w rounds to y:
     h(s) = ln num(y − e^s) − s − a·(G(w0) + t) is decreasing in s; vectorised bisection on a bracket
@@ -177,7 +177,7 @@ def closed_form_residual(t: np.ndarray, w0: float, lam: float, y: float) -> np.n
 def logistic_residual(t: np.ndarray, w0: float, y: float) -> np.ndarray:
     """Balanced case λ = 0: y − w(t) for w(t) = y·w0·e^{2yt}/(y + w0(e^{2yt} − 1)).
 
-    Written as y(y − w0)/(y + w0·expm1(2yt)) to keep relative precision (derived, gradient_flow.md §2.3).
+    Written as y(y − w0)/(y + w0·expm1(2yt)) to keep relative precision (derived, §2.3).
     """
     _check_start(w0, y)
     t = np.asarray(t, dtype=float)
@@ -185,7 +185,7 @@ def logistic_residual(t: np.ndarray, w0: float, y: float) -> np.ndarray:
 
 
 def closed_form_time_to_tolerance(w0: float, lam: float, y: float, tolerance: float) -> float:
-    """First t with y − w(t) = tolerance: G(y − tolerance) − G(w0) (derived, gradient_flow.md §2.3)."""
+    """First t with y − w(t) = tolerance: G(y − tolerance) − G(w0) (derived, §2.3)."""
     _check_start(w0, y)
     if y - w0 <= tolerance:
         return 0.0
@@ -193,7 +193,7 @@ def closed_form_time_to_tolerance(w0: float, lam: float, y: float, tolerance: fl
 
 
 def tail_window(t: np.ndarray, err: np.ndarray, window: tuple[float, float]) -> np.ndarray:
-    """Indices of the final descent through ``window`` = (lo, hi) of |err| (gradient_flow.md §3 trap).
+    """Indices of the final descent through ``window`` = (lo, hi) of |err| (§3 trap).
 
     Only points after the last time |err| ≥ hi and before |err| first falls to ≤ lo are kept, so neither
     the transient nor the integrator's noise floor enters the fit.

@@ -1,4 +1,6 @@
-"""Symbolic (sympy) checks of every identity the study relies on (derived, gradient_flow.md §2 and §6).
+"""Symbolic (sympy) checks of every identity the study relies on (derived, docs/gradient_flow.md §2).
+
+The checks are listed in §6 of that file, and each check's ``section`` names its subsection of §2.
 
 Each check returns ``{"expression", "residual", "passes", "method", "section"}``: ``expression`` is the
 quantity that must vanish, ``residual`` what sympy simplified it to (``"0"`` when it holds). One check, the

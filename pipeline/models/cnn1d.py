@@ -1,4 +1,4 @@
-"""The 1-D CNN for MNIST-1D used by the Fisher study (papers/fisher.md, section 5).
+"""The 1-D CNN for MNIST-1D used by the Fisher study (MNIST-1D reference architecture, Greydanus 2020).
 
 Conv1d(1->32, k5, pad 2), ReLU; Conv1d(32->32, k3, pad 1, stride 2), ReLU; Conv1d(32->32, k3, pad 1,
 stride 2), ReLU; Flatten; Linear(32 * length / 4 -> 10) (320 -> 10 for length 40). No normalisation, so

@@ -2,7 +2,7 @@
 
 ``resnet18_cifar`` and ``resnet20`` use a 3x3 stride-1 stem and no max-pool (the CIFAR adaptation);
 ``resnet18`` keeps the ImageNet stem (7x7 stride-2 conv, norm, ReLU, 3x3 stride-2 max-pool), as the
-DirectPred code uses for 96x96 STL-10 (directpred.md §2.4: only the CIFAR stem is changed). All have
+official DirectPred code uses for 96x96 STL-10 (only the CIFAR stem is changed). All have
 BasicBlocks with a 1x1-conv projection shortcut where the shape changes, global average pooling, and a
 linear head.
 ``num_classes=0`` drops the head and returns the pooled features (``feature_dim``: 512 for ResNet-18,

@@ -1,10 +1,10 @@
-"""Benchmarks (issue 5 item 6): Nero's step time against Adam(foreach=True) and against a per-parameter loop.
+"""Benchmarks: Nero's step time against Adam(foreach=True) and against a per-parameter loop.
 
 All three update the same parameters — the default deep MLP (20 Linear layers of width 64, relu·√2: 40
 tensors, the many-small-tensors case where Python overhead shows) and the default VGG-style CNN — with fixed
 random gradients, ``STEPS`` steps per timed call,
-on one thread (as every workflow job). The loop variant is the straightforward form of nero.md
-§2.3: one Python iteration per parameter, the same tensor maths.
+on one thread (as every workflow job). The loop variant is the straightforward form of
+Algorithm 1: one Python iteration per parameter, the same tensor maths.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ STEPS = 50
 
 
 class LoopNero(torch.optim.Optimizer):
-    """Nero written as a loop over parameters (nero.md §2.3, faithful form), for the benchmark only."""
+    """Nero written as a loop over parameters (Algorithm 1, faithful form), for the benchmark only."""
 
     def __init__(self, params, lr: float = 0.01, beta: float = 0.999) -> None:
         super().__init__(params, {"lr": lr, "beta": beta})
@@ -90,7 +90,7 @@ BENCHMARKS = [
         name="nero_vs_adam_foreach_mlp",
         study="nero",
         what=f"{STEPS} optimiser steps on the default 20-layer MLP's 40 tensors: Nero time / "
-        "torch.optim.Adam(foreach=True) time (goal from issue 5)",
+        "torch.optim.Adam(foreach=True) time (goal: at most 1.5)",
         numerator=_MLP_ADAM[0],
         denominator=_MLP_ADAM[1],
         goal=1.5,

@@ -1,4 +1,4 @@
-"""Optimiser-state memory (nero.md §1 "one scalar per neuron", §5 item 6): state size after one step.
+"""Optimiser-state memory (the abstract's "square root of Adam's memory"): state size after one step.
 
 For every task's model and every optimiser, one step on a random batch, then the number of floating-point
 state entries (step counters excluded) and the bytes of all state tensors. Nero keeps one number per neuron of

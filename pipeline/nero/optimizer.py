@@ -1,20 +1,20 @@
-"""The Nero optimiser (nero.md §2): per-neuron projection and per-neuron normalised steps.
+"""The Nero optimiser (the paper's Algorithm 1): per-neuron projection and per-neuron normalised steps.
 
 A *neuron* of a parameter with two or more dimensions is a slice ``p[i]`` along dim 0, flattened (a row of a
 Linear weight, an output channel of a Conv weight, a row of an Embedding or of an LSTM gate matrix). Each
-element of a one-dimensional parameter (bias, gain) is its own unit (§2.1).
+element of a one-dimensional parameter (bias, gain) is its own unit.
 
-Construction (§2.2): every constrained parameter (dim > 1) is projected in place — each neuron made zero-mean
+Construction: every constrained parameter (dim > 1) is projected in place — each neuron made zero-mean
 (switch ``zero_mean``) and unit-norm (switch ``unit_norm``) — and per parameter the state holds
 
 - ``v``: one running second moment per neuron (shape ``[rows, 1]``, so ``len(v) == v.numel() == rows``),
   or one per element for 1-D parameters;
 - ``scale``: the mean neuron norm after projection (1 for unit-norm weights), mean ``|b|`` for 1-D tensors,
   0.01 when that is 0 (zero-initialised biases). It is frozen here, and saved in ``state_dict`` so that a
-  resumed run keeps it (§3 "Resume");
+  resumed run keeps it (re-creating the optimiser would recompute it from the current biases);
 - ``step``: the number of updates.
 
-Step (§2.3, Algorithm 1): ``v ← βv + (1−β)‖g_i‖²``, ``p_i ← p_i − lr·scale·g_i / sqrt(v/(1−β^t))``, then the
+Step (Algorithm 1): ``v ← βv + (1−β)‖g_i‖²``, ``p_i ← p_i − lr·scale·g_i / sqrt(v/(1−β^t))``, then the
 projection again. ``eps = 0`` is the faithful form (no ε; a neuron whose gradient has always been exactly
 zero gets no update, the code's NaN → 0); ``eps > 0`` is the form of pytorch-optimizer's ``Nero`` (ε added to
 the denominator and to the norm in the projection), with which the tests compare.
@@ -40,21 +40,21 @@ def rows(x: torch.Tensor) -> torch.Tensor:
 
 
 def neuron_norm(x: torch.Tensor) -> torch.Tensor:
-    """N(x) of §2.1: the L2 norm of every neuron, shape ``[rows, 1]``; ``|x|`` per element for 1-D tensors."""
+    """N(x): the L2 norm of every neuron, shape ``[rows, 1]``; ``|x|`` per element for 1-D tensors."""
     return torch.linalg.vector_norm(rows(x), dim=1, keepdim=True)
 
 
 def neuron_mean(x: torch.Tensor) -> torch.Tensor:
-    """M(x) of §2.1: the mean of every neuron, shape ``[rows, 1]`` (undefined for 1-D tensors)."""
+    """M(x): the mean of every neuron, shape ``[rows, 1]`` (undefined for 1-D tensors)."""
     if x.dim() <= 1:
-        raise ValueError("neuron_mean is not defined for one-dimensional tensors (nero.md §2.1)")
+        raise ValueError("neuron_mean is not defined for one-dimensional tensors (they have no neurons)")
     return rows(x).mean(dim=1, keepdim=True)
 
 
 def project_(
     weights: list[torch.Tensor], zero_mean: bool = True, unit_norm: bool = True, eps: float = 0.0
 ) -> None:
-    """Project ``[neurons, fan_in]`` row views in place: zero-mean, then unit-norm rows (§2.2).
+    """Project ``[neurons, fan_in]`` row views in place: zero-mean, then unit-norm rows.
 
     One reduction per tensor and constraint (``mean``, ``vector_norm``); the subtraction and division are
     ``foreach`` kernels. (``var_mean`` would fuse the two reductions but is several times slower on CPU.)
@@ -71,7 +71,7 @@ def project_(
 
 
 class Nero(torch.optim.Optimizer):
-    """Nero (nero.md §2); ``Nero(params, lr=0.01, beta=0.999)`` is the paper's default.
+    """Nero (Algorithm 1 of the paper); ``Nero(params, lr=0.01, beta=0.999)`` is the paper's default.
 
     ``zero_mean`` and ``unit_norm`` are the two constraints of the paper's ablation (Fig. 1,
     Nero_abl(c1, c2)); ``constraints=False`` turns both off.
@@ -108,7 +108,7 @@ class Nero(torch.optim.Optimizer):
 
     @torch.no_grad()
     def _init_group(self, group: dict[str, Any]) -> None:
-        """Project the group's weights and create ``v``, ``scale`` and ``step`` for every parameter (§2.2)."""
+        """Project the group's weights and create ``v``, ``scale`` and ``step`` for every parameter."""
         constrained = [rows(p) for p in group["params"] if p.dim() > 1]
         project_(constrained, group["zero_mean"], group["unit_norm"], group["eps"])
         for p in group["params"]:
@@ -121,7 +121,7 @@ class Nero(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """One Nero update of every parameter that has a gradient (§2.3)."""
+        """One Nero update of every parameter that has a gradient."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -145,13 +145,13 @@ class Nero(torch.optim.Optimizer):
         norms = [torch.linalg.vector_norm(g, dim=1, keepdim=True) for g in grads]
         torch._foreach_mul_(v, beta)
         torch._foreach_addcmul_(v, norms, norms, value=1.0 - beta)
-        # denominator sqrt(v / (1 - β^t)) / scale, so that p -= lr · g / denominator (§2.3 steps 3-4)
+        # denominator sqrt(v / (1 - β^t)) / scale, so that p -= lr · g / denominator
         denominators = torch._foreach_div(v, [1.0 - beta ** state["step"] for state in states])
         torch._foreach_sqrt_(denominators)
         if eps:
             torch._foreach_add_(denominators, eps)
         else:
-            # v = 0 only where g = 0, so a floor on the denominator is the code's 0/0 → 0 (§2.3)
+            # v = 0 only where g = 0, so a floor on the denominator is the official code's 0/0 → 0
             torch._foreach_clamp_min_(denominators, torch.finfo(denominators[0].dtype).tiny)
         torch._foreach_div_(denominators, [state["scale"] for state in states])
         torch._foreach_addcdiv_(weights, grads, denominators, value=-group["lr"])

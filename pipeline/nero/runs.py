@@ -1,4 +1,4 @@
-"""The nero study's runs (Liu, Bernstein, Meister, Yue 2021, "Learning by Turning"; nero.md, issue 5).
+"""The nero study's runs (Liu, Bernstein, Meister, Yue 2021, "Learning by Turning"; docs/nero.md).
 
 - ``sweep_<task>_<optimizer>_s<i>`` (:class:`ClassifierSweepRun` for mlp, cnn, resnet;
   :class:`LanguageSweepRun` for lstm): every learning rate of ``lrs`` for one task, optimiser and seed index,
@@ -7,7 +7,7 @@
 - ``ablation_<setting>_s<i>`` (:class:`AblationRun`): Nero with the constraints ``none``, ``mean``, ``norm``
   or ``both`` (Fig. 1 analogue) over ``ablation.lrs`` on ``ablation.task``;
 - ``memory`` (:class:`MemoryRun`): optimiser-state size of every optimiser on every task's model after one
-  step (§5 item 6).
+  step.
 
 Each spec holds exactly what its run reads: its task's settings (so ``nero.cnn.steps`` re-runs only the cnn
 sweeps and, when ``ablation.task`` is cnn, the ablation), the hyperparameters of its own optimiser only

@@ -1,4 +1,4 @@
-"""The nero study (Liu, Bernstein, Meister, Yue 2021, "Learning by Turning"; nero.md, issue 5): what each
+"""The nero study (Liu, Bernstein, Meister, Yue 2021, "Learning by Turning"; docs/nero.md): what each
 run computes and the claims. The run table is in :mod:`pipeline.nero.runs`.
 
 The optimiser is :mod:`~pipeline.nero.optimizer`; tasks, models and the optimiser factory

@@ -1,4 +1,4 @@
-"""The three tasks of the lr sweeps (nero.md §4-5; issue 5 "Experiments"): data, model and optimiser factory.
+"""The tasks of the lr sweeps (docs/nero.md, "What the study computes"): data, model and optimiser factory.
 
 - ``mlp``: a deep MLP without normalisation, relu(x)·√2 (Fig. 3 right analogue), on digits by default;
 - ``cnn``: a VGG-style CNN without batch norm (3x3 conv + ReLU + 2x2 max-pool blocks, then a small ReLU
@@ -7,8 +7,9 @@
 - ``lstm``: a word-level LSTM language model on a KJV subset (the language-model analogue of Fig. 7), with the
   vocabulary cut to the ``vocab_size`` most frequent training words (the rest become ``<unk>``).
 
-Optimisers (§2.5): ``nero`` (this package), ``sgd`` (no momentum, as the paper), ``sgdm`` (momentum),
-``adam`` (torch) and ``lamb`` (pytorch-optimizer's maintained ``Lamb``, eps 1e-6). No weight decay anywhere.
+Optimisers: ``nero`` (this package), ``sgd`` (no momentum, as the paper's CIFAR scripts), ``sgdm``
+(momentum), ``adam`` (torch) and ``lamb`` (pytorch-optimizer's maintained ``Lamb``, eps 1e-6). No weight
+decay anywhere.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One training run of the sweep (one task, optimiser, learning rate and seed) on the shared engine.
 
-The learning-rate schedule (nero.md §4): ``constant``, ``cosine`` (to 0, after a linear warm-up) or
+The learning-rate schedule: ``constant``, ``cosine`` (to 0, after a linear warm-up) or
 ``multistep`` (the CIFAR scripts: linear warm-up for ``warmup_fraction`` of the steps, then ×``gamma`` at each
 of ``milestones`` given as fractions of the steps; 100/199, 150/199, 180/199 at paper scale). Gradient
 clipping is applied to SGD only (``sgd_grad_clip``, the paper's language-model protocol). A diverged run ends

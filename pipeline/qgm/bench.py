@@ -1,8 +1,8 @@
-"""Benchmark: one QG-DSGDm-N step of the n = 16 vmap simulator over one DSGDm-N step (issue 8, goal ≤ 1.1).
+"""Benchmark: one QG-DSGDm-N step of the n = 16 vmap simulator over one DSGDm-N step (goal ≤ 1.1).
 
 Both steps compute the same 16 vmapped gradients (the default model and data shapes of the study: GroupNorm
 1-D CNN of width 8, MNIST-1D-shaped inputs, batch 32 per worker) and one ring gossip round; QGM adds only
-the buffer arithmetic of qgm.md §2.1 (the displacement (x − x⁺)/η and the m̂ update), so the ratio measures
+the quasi-global buffer arithmetic (the displacement (x − x⁺)/η and the m̂ update), so the ratio measures
 that overhead.
 """
 

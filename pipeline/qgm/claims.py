@@ -1,91 +1,134 @@
-"""The qgm study's claims (issue 8 §4; qgm.md §5), computed from seed means of the stored metrics.
+"""The qgm study's claims, from the stored runs (see runs.py), each with a 95% interval over seeds.
 
-Accuracies are ``test_local_accuracy`` (mean over the local models), in fractions (×100 = points).
+Every method of one seed index starts from the same model initialisation and batch order, and every method
+of one (alpha, seed index) trains on the same partition, so methods are compared paired per seed.
+Accuracies are ``test_local_accuracy`` (the mean test accuracy of the workers' own models, what the paper
+reports) in points (×100). A run that diverged or has no metrics.json counts as missing: it is excluded
+from the estimate, and the interval's method says how many were.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+from typing import Any
 
 import numpy as np
 
-from pipeline.core.claims import Claim, claim_maker
-from pipeline.qgm.runs import QgmRun, alpha_label
-from pipeline.results import Results
+from pipeline.core.claims import Claim, ClaimSet
+from pipeline.core.stats import paired_difference, paired_log_ratio
+from pipeline.qgm.runs import MOMENTUM_FREE, REFERENCE, QgmRun, alpha_label
+from pipeline.results import MissingResultError, Results
 
-STUDY = "qgm"
 ACCURACY = "test_local_accuracy"
+XI = "xi_sq_mean"  # mean of Ξ²_t over training
+EQUIVALENCE_POINTS = 1.0  # "within 1 point of all-reduce"
+NAMES = {"dsgdm_n": "DSGDm-N", "qg_dsgdm_n": "QG-DSGDm-N", "gradient_tracking": "gradient tracking"}
+
+SCALE_NOTE = (
+    "The default scale trains a small model on MNIST-1D for a few hundred steps, with the same lr for "
+    "QG-DSGDm-N and DSGDm-N and 3 seeds: the paired t-interval has 2 degrees of freedom (t = 4.30), so an "
+    "effect smaller than its seed-to-seed spread stays inconclusive. The paper's gains are on CIFAR-10, "
+    "ImageNet and AG News over full training schedules."
+)
 
 
 def seed_values(results: Results, method: str, alpha: float, key: str) -> list[float]:
-    """``key`` of every seed of (method, alpha), in seed order (NaN where it is missing or null)."""
-    values = []
+    """``key`` of each seed index 0..seeds−1 of (method, alpha); NaN where the run is missing, diverged or
+    lacks the key."""
+    found: dict[int, float] = {}
     for spec in results.select(QgmRun, method=method, alpha=alpha):
-        value = results.metrics(spec).get(key)
-        values.append(math.nan if value is None else float(value))
-    return values
+        try:
+            metrics: dict[str, Any] = results.metrics(spec)
+        except MissingResultError:
+            continue
+        value = metrics.get(key)
+        if value is not None and not metrics.get("diverged"):
+            found[spec.seed_index] = float(value)
+    return [found.get(i, math.nan) for i in range(results.section["seeds"])]
 
 
-def seed_mean(results: Results, method: str, alpha: float, key: str) -> float:
-    return float(np.mean(seed_values(results, method, alpha, key)))
+def accuracy(results: Results, method: str, alpha: float) -> list[float]:
+    """Per-seed ``test_local_accuracy`` of (method, alpha) in points."""
+    return [100.0 * v for v in seed_values(results, method, alpha, ACCURACY)]
+
+
+def advantage(results: Results, alpha: float) -> list[float]:
+    """Per-seed acc(QG-DSGDm-N) − acc(DSGDm-N) at ``alpha`` (points)."""
+    return list(np.subtract(accuracy(results, "qg_dsgdm_n", alpha), accuracy(results, "dsgdm_n", alpha)))
+
+
+def momentum_methods(methods: list[str]) -> list[str]:
+    """The decentralized methods with momentum (every method but the reference, D-SGD and D²)."""
+    return [m for m in methods if m != REFERENCE and m not in MOMENTUM_FREE]
 
 
 def claims(results: Results) -> list[Claim]:
-    """QGM against DSGDm-N at the smallest and middle alpha, the growth of its advantage as alpha falls,
-    the agreement of all methods near IID, and the consensus distance at the smallest alpha."""
+    """QGM against DSGDm-N at the smallest and middle alpha, its advantage at the smallest against the
+    largest alpha, the momentum methods against all-reduce near IID, and Ξ² at the smallest alpha."""
     section = results.section
-
-    def adv(alpha: float) -> float:
-        """acc(QG-DSGDm-N) − acc(DSGDm-N) at ``alpha`` (fraction, ×100 = points)."""
-        return seed_mean(results, "qg_dsgdm_n", alpha, ACCURACY) - seed_mean(
-            results, "dsgdm_n", alpha, ACCURACY
-        )
-
     falling = sorted(section["alphas"], reverse=True)
-    lo, hi = falling[-1], falling[0]
-    mid = falling[len(falling) // 2]
-    growth = min((adv(b) - adv(a) for a, b in itertools.pairwise(falling)), default=math.nan)
-    at_hi = [seed_mean(results, m, hi, ACCURACY) for m in section["methods"]]
-    xi_ratio = seed_mean(results, "qg_dsgdm_n", lo, "xi_sq_mean") / seed_mean(
-        results, "dsgdm_n", lo, "xi_sq_mean"
-    )
-    claim = claim_maker(STUDY, results.scale)
-    rows = [
-        claim(
+    lo, hi, mid = falling[-1], falling[0], falling[len(falling) // 2]
+    claims = ClaimSet(results)
+
+    for alpha in dict.fromkeys([lo, mid]):
+        claims.reproduction(
             f"qgm_beats_dsgdm_alpha{alpha_label(alpha)}",
-            f"QG-DSGDm-N beats DSGDm-N at alpha = {alpha:g} (measured: acc(QGM) − acc(DSGDm-N), mean of "
-            "local models, mean over seeds, fraction)",
-            adv(alpha),
-            "> 0",
-            results.figure_path("accuracy_vs_alpha"),
+            f"QG-DSGDm-N beats DSGDm-N at alpha = {alpha:g} (acc(QG-DSGDm-N) − acc(DSGDm-N) per seed, "
+            "points)",
+            paired_difference(accuracy(results, "qg_dsgdm_n", alpha), accuracy(results, "dsgdm_n", alpha)),
+            ">",
+            0.0,
+            figure="paired_differences",
+            paper_value="QG-DSGDm-N improves test accuracy over decentralized baselines on heterogeneous "
+            "data, by 1-20 % across datasets and topologies",
+            paper_source="abstract",
+            note=SCALE_NOTE,
         )
-        for alpha in dict.fromkeys([lo, mid])
-    ]
-    rows += [
-        claim(
-            "qgm_advantage_grows_with_heterogeneity",
-            f"the advantage acc(QGM) − acc(DSGDm-N) grows as alpha falls over alpha = {falling} "
-            "(measured: the smallest increase between consecutive alphas, fraction)",
-            growth,
-            "> 0",
-            results.figure_path("accuracy_vs_alpha"),
-        ),
-        claim(
-            "near_iid_methods_agree",
-            f"at alpha = {hi:g} the methods {section['methods']} are within 1 point of each other "
-            "(measured: max − min of the seed-mean accuracies, fraction)",
-            max(at_hi) - min(at_hi),
-            "<= 0.01",
-            results.figure_path("accuracy_vs_alpha"),
-        ),
-        claim(
-            "qgm_lowers_consensus_distance",
-            f"QGM lowers the consensus distance relative to DSGDm-N at alpha = {lo:g} (measured: mean over "
-            "training of Ξ²(QGM) / Ξ²(DSGDm-N), seed means)",
-            xi_ratio,
-            "< 1",
-            results.figure_path("xi_curves"),
-        ),
-    ]
-    return rows
+
+    claims.reproduction(
+        "qgm_advantage_grows_with_heterogeneity",
+        f"the advantage acc(QG-DSGDm-N) − acc(DSGDm-N) is larger at alpha = {lo:g} than at alpha = {hi:g} "
+        "(advantage(lo) − advantage(hi) per seed, points)",
+        paired_difference(advantage(results, lo), advantage(results, hi)),
+        ">",
+        0.0,
+        figure="paired_differences",
+        paper_value="QGM is much more robust to data heterogeneity than local momentum; its gain is "
+        "largest at small alpha",
+        paper_source="abstract; CIFAR-10 table over alpha (numbers unconfirmed)",
+        note=SCALE_NOTE,
+    )
+
+    for method in momentum_methods(section["methods"]):
+        claims.reproduction(
+            f"near_iid_methods_agree_{method}",
+            f"at alpha = {hi:g} {NAMES.get(method, method)} is within {EQUIVALENCE_POINTS:g} point of "
+            "all-reduce SGDm-N (acc(method) − acc(all-reduce) per seed, points; equivalence)",
+            paired_difference(accuracy(results, method, hi), accuracy(results, REFERENCE, hi)),
+            "|x| <=",
+            EQUIVALENCE_POINTS,
+            figure="paired_differences",
+            paper_value="near IID (alpha = 10) the decentralized momentum methods reach the accuracy of "
+            "centralized SGDm-N",
+            paper_source="CIFAR-10 table over alpha, alpha = 10 column (numbers unconfirmed)",
+            note="Equivalence needs the whole 95% interval inside ±1 point; with 3 seeds the paired "
+            "t-interval is wide (t = 4.30), so a method that does match all-reduce can still be "
+            "inconclusive, and a ring of 16 workers trained for a few hundred steps may still be short of "
+            "consensus.",
+        )
+
+    claims.reproduction(
+        "qgm_lowers_consensus_distance",
+        f"QG-DSGDm-N keeps the workers closer than DSGDm-N at alpha = {lo:g} (Ξ²(QG-DSGDm-N) / "
+        "Ξ²(DSGDm-N), Ξ² averaged over training, geometric mean over seeds)",
+        paired_log_ratio(seed_values(results, "qg_dsgdm_n", lo, XI), seed_values(results, "dsgdm_n", lo, XI)),
+        "<",
+        1.0,
+        figure="xi_curves",
+        paper_value="the quasi-global buffer follows the models' actual displacement, gossip included, "
+        "which removes the drift local momentum builds up between workers on heterogeneous data",
+        paper_source="method (quasi-global momentum update)",
+        note="Ξ² is averaged over the whole run, including its start, where every method begins from the "
+        "same point. " + SCALE_NOTE,
+    )
+    return claims.rows

@@ -1,6 +1,6 @@
 """The qgm study's runs (Lin et al. 2021): QG-DSGDm-N against DSGDm-N, D-SGD (and optionally D², gradient
 tracking) on the QGM Dirichlet non-IID partition over a ring, with all-reduce SGDm-N as the reference
-(papers/qgm.md §2, §5).
+(see docs/qgm.md).
 
 One :class:`QgmRun` ``<method>_a<alpha>_s<i>`` per method in ``methods``, alpha in ``alphas`` and seed index
 i (the run seed is ``derive_seed(seed, "qgm", i) % 2**31``: every method and alpha of one index shares the

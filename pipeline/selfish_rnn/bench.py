@@ -1,9 +1,9 @@
 """Benchmarks: a sparse (masked) training step against a dense one, and the cost of the prune/regrow pass.
 
 Both use the default-scale model shape (2-layer LSTM, emsize = nhid = 100, vocabulary 1,000, batch 10,
-bptt 35) on random tokens. The sparse step is the dense step plus applying the masks (§2.5 step 6), so the
-ratio measures the masking overhead (goal from issue 9: at most 1.3). The prune/regrow benchmark compares
-one end-of-epoch pass (magnitude death + random growth over every sparse tensor, §2.4) with one training
+bptt 35) on random tokens. The sparse step is the dense step plus applying the masks after every update, so
+the ratio measures the masking overhead (goal: at most 1.3). The prune/regrow benchmark compares
+one end-of-epoch pass (magnitude death + random growth over every sparse tensor) with one training
 step, so its ratio reads "how many training steps one mask update costs".
 """
 
@@ -77,7 +77,7 @@ BENCHMARKS = [
         name="selfish_rnn_sparse_vs_dense_step",
         study="selfish_rnn",
         what="5 training steps of the default 2-layer LSTM LM (H 100, V 1000, batch 10, bptt 35): sparse "
-        "(density 0.33, masks applied after each update) time / dense time (goal from issue 9)",
+        "(density 0.33, masks applied after each update) time / dense time",
         numerator=sparse_steps,
         denominator=dense_steps,
         goal=1.3,

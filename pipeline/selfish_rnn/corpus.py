@@ -3,7 +3,7 @@
 ``kjv``/``ptb``/``wikitext2`` come from :func:`pipeline.data.load_dataset` (data/prepared/<name> when
 prepared). The vocabulary is capped at ``vocab_size`` by mapping ids ≥ vocab_size to ``<unk>`` (id 1): the
 prepared vocabularies are sorted by descending training count (:mod:`pipeline.data.text`), so this equals
-building the vocabulary with that cap (selfish_rnn.md §5). ``train_tokens`` / ``eval_tokens`` keep the first
+building the vocabulary with that cap. ``train_tokens`` / ``eval_tokens`` keep the first
 tokens of a split (0 = all), i.e. contiguous books of the KJV.
 
 ``synthetic`` needs no dataset at all (smoke scale, CI): a stream drawn from a fixed random first-order Markov

@@ -1,18 +1,18 @@
 """Sparse masks for the LSTM language model: initialisation, magnitude death, growth, per-gate statistics.
 
-Follows selfish_rnn.md §2.1-§2.4 with three deliberate differences from the official code (all stated in
-the study's README paragraph):
+Follows docs/selfish_rnn.md ("Method") with three deliberate differences from the official code (listed
+there under "Differences from the official code"):
 
-- masks are keyed by parameter **name** (never by index), so tied weights and any depth work (§3);
+- masks are keyed by parameter **name** (never by index), so tied weights and any depth work;
 - initial masks and growth use **exact counts** (a uniformly random subset of the right size) instead of
-  Bernoulli draws, so every tensor holds exactly its budget after every prune/regrow (§5 claim 3, the
-  "exact-count variant");
+  Bernoulli draws, so every tensor holds exactly its budget after every prune/regrow (the
+  ``budget_preserved`` check);
 - magnitude death removes exactly ``ceil(p·n_nz)`` alive weights (smallest |W| first) instead of thresholding
   the sorted tensor, which can remove more on ties; every regrown weight, including a just-pruned one that is
   redrawn, starts at 0.
 
 Every non-bias parameter is sparse (embedding, every ``weight_ih_l*``/``weight_hh_l*``, decoder), all at the
-same density (§2.1). **Redistribution** across the four gates of a cell (§2.4 point 4) is a consequence of
+same density. **Redistribution** across the four gates of a cell (cell-gate redistribution) is a result of
 treating a stacked ``[4H, ·]`` LSTM matrix as one group: one magnitude ranking and one uniform regrowth over
 all four gates, so gates with larger weights keep more. With ``gate_groups=True`` (the SET-style baseline
 "without redistribution") every gate block is its own group with its own fixed budget.
@@ -32,7 +32,7 @@ GATES = ("i", "f", "g", "o")  # PyTorch's stacking order of the LSTM gates along
 
 
 def sparse_parameter_names(model: nn.Module) -> list[str]:
-    """Names of the parameters that get a mask: every one whose name does not contain "bias" (§2.1)."""
+    """Names of the parameters that get a mask: every one whose name does not contain "bias"."""
     return [name for name, _ in model.named_parameters() if "bias" not in name]
 
 
@@ -43,7 +43,7 @@ def is_lstm_weight(name: str) -> bool:
 
 
 def erdos_renyi_densities(shapes: dict[str, tuple[int, ...]], density: float) -> dict[str, float]:
-    """Per-tensor densities ε·(Σ dims)/(Π dims), capped at 1, with ε chosen so Σ dᵢ·nᵢ = density·Σ nᵢ (§2.2).
+    """Per-tensor densities ε·(Σ dims)/(Π dims), capped at 1, with ε chosen so Σ dᵢ·nᵢ = density·Σ nᵢ.
 
     Tensors whose ER density would exceed 1 are made dense and ε is re-solved for the rest.
     """
@@ -152,7 +152,7 @@ class SparseMasks:
 
     @torch.no_grad()
     def prune_regrow(self, model: nn.Module, death_rate: float) -> dict[str, torch.Tensor]:
-        """Magnitude death then growth back to each group's budget (§2.4); returns the newly grown masks.
+        """Magnitude death then growth back to each group's budget; returns the newly grown masks.
 
         Per group with n_nz alive weights: remove the ``ceil(death_rate·n_nz)`` alive weights of smallest |W|,
         zero them, then switch on exactly ``budget − alive`` of the group's zero positions (random, or the

@@ -26,10 +26,10 @@ OPTIMIZERS = ("sgd", "sntasgd")
 class SelfishRun(RunSpec):
     """One LSTM language-model run: ``method`` with ``optimizer`` from seed index ``seed_index``.
 
-    Methods (selfish_rnn.md §2): ``dense`` (no masks), ``static`` (masks fixed at initialisation), ``set``
+    Methods (docs/selfish_rnn.md): ``dense`` (no masks), ``static`` (masks fixed at initialisation), ``set``
     (magnitude death + random regrowth every epoch, every LSTM gate block keeping its own budget) and
     ``selfish`` (the same on whole stacked LSTM matrices, so the four gates compete). Optimisers: ``sgd``
-    (constant lr) and ``sntasgd`` (§2.6). All runs of one seed index share the model initialisation.
+    (constant lr) and ``sntasgd`` (SNT-ASGD). All runs of one seed index share the model initialisation.
     """
 
     method: str

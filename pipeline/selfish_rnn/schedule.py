@@ -1,4 +1,4 @@
-"""The cosine-annealed death rate of Selfish-RNN (selfish_rnn.md §2.3).
+"""The cosine-annealed death rate of Selfish-RNN (docs/selfish_rnn.md, "Death-rate schedule").
 
 p_t = p_min + ½(p₀ − p_min)(1 + cos(π t / T)), stepped every iteration, T ≈ the total number of iterations;
 p_min = 0.005 as in the official code. Beyond T the cosine is periodic (as the code's scheduler is).

@@ -1,4 +1,4 @@
-"""SNT-ASGD: sparse non-monotonically triggered averaged SGD (selfish_rnn.md §2.6).
+"""SNT-ASGD: sparse non-monotonically triggered averaged SGD (docs/selfish_rnn.md, "SNT-ASGD").
 
 Phase 1 is SGD, W ← W − η(g + wd·W), at a constant η. At the end of each epoch the trigger
 (:func:`nonmono_trigger`) compares the validation perplexity with the history; when it fires, phase 2 starts:
@@ -6,11 +6,11 @@ the same update (λ = 0, t0 = 0) plus a per-weight average. Per weight a clock c
 current life (c ← 0 where M = 0, c ← c + 1 where M = 1), μ = 1 for c ≤ 2 and 1/(c − 1) after, and
 a ← W where μ = 1 else a + μ(W − a), then a ← a ⊙ M: the running mean of the weight from the second step
 of its current life. A regrown weight restarts its clock (:meth:`SNTASGD.restart`). Dense tensors use the
-same rule with an all-ones mask, which equals the standard ASGD average μ = 1/max(1, step − t0) (§2.6).
+same rule with an all-ones mask, which equals the standard ASGD average μ = 1/max(1, step − t0).
 Evaluation in phase 2 uses the averages (:meth:`SNTASGD.averaged_weights`).
 
 Masks are applied inside :meth:`SNTASGD.step` right after the update and before averaging, so masked
-weights and their averages and clocks are exactly 0 after every step (§2.5 step 6).
+weights and their averages and clocks are exactly 0 after every step.
 """
 
 from __future__ import annotations

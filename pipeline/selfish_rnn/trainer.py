@@ -1,15 +1,15 @@
-"""One Selfish-RNN training run on the shared engine: the iteration (§2.5) and the end-of-epoch logic (§2.6).
+"""One Selfish-RNN training run on the shared engine: one iteration and the end-of-epoch logic.
 
 The engine calls :meth:`SparseLMTrainer.step` every iteration and :meth:`SparseLMTrainer.end_of_epoch` as
 its ``evaluate`` callback after every epoch (``eval_every = steps_per_epoch``). The trainer object is the
 whole engine state (model, masks, SNT-ASGD state, validation history, best weights, hidden state), so a
 killed run resumes exactly.
 
-End of epoch (selfish_rnn.md §2.6): validation perplexity (on the averaged weights in the averaging phase),
-remember the best weights; in the SGD phase, with ``use_asgd``, the non-monotone trigger may switch to
-averaging, and in that epoch there is no prune/regrow; otherwise dynamic methods prune and regrow at the
-cosine death rate, and regrown weights restart their SNT-ASGD clock. The test perplexity is measured on the
-best-validation weights (:meth:`SparseLMTrainer.test`).
+End of epoch (docs/selfish_rnn.md, "SNT-ASGD"): validation perplexity (on the averaged weights in the
+averaging phase), remember the best weights; in the SGD phase, with ``use_asgd``, the non-monotone trigger
+may switch to averaging, and in that epoch there is no prune/regrow; otherwise dynamic methods prune and
+regrow at the cosine death rate, and regrown weights restart their SNT-ASGD clock. The test perplexity is
+measured on the best-validation weights (:meth:`SparseLMTrainer.test`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class SparseLMTrainer:
     # ------------------------------------------------------------------------------------- iteration
 
     def step(self, step: int, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
-        """§2.5: zero grads, forward on the carried hidden state, CE, backward, clip 0.25, update, masks."""
+        """One iteration: zero grads, forward on the carried hidden state, CE, backward, clip, step, masks."""
         if self.batches.starts_epoch(step):
             self.hidden.reset()
         inputs, targets = (tensor.to(self.device) for tensor in batch)
