@@ -14,6 +14,7 @@ from pipeline import studies
 from pipeline.core.claims import COLUMNS
 from pipeline.core.config import validate
 from pipeline.paths import Outputs
+from pipeline.report import read_captions
 
 pytestmark = pytest.mark.slow
 SMOKE = Outputs("smoke")
@@ -40,7 +41,7 @@ def _dry_run(repo, *config: str) -> str:
 def test_smoke_run_leaves_every_output(smoke_repo):
     assert set(_smoke_studies(smoke_repo)) == set(studies.STUDIES)
     for study in _smoke_studies(smoke_repo):
-        captions = json.loads((smoke_repo / SMOKE.captions_json(study)).read_text())
+        captions = [stem for stem, _ in read_captions(smoke_repo / SMOKE.captions_json(study))]
         assert captions
         for stem in captions:
             assert (smoke_repo / SMOKE.figure_dir(study) / f"{stem}.png").stat().st_size > 1000
@@ -61,23 +62,57 @@ def test_every_run_record_has_provenance(smoke_repo):
         assert (path.parent / "benchmark.tsv").exists()
 
 
-def test_claims_table_has_the_design_columns_and_all_gradient_flow_claims_hold(smoke_repo):
+def test_claims_table_has_the_contract_columns_and_the_gradient_flow_checks_pass(smoke_repo):
     claims = pd.read_csv(smoke_repo / SMOKE.claims_csv, dtype=str, keep_default_na=False)
     assert tuple(claims.columns) == COLUMNS
+    assert set(claims["kind"]) <= {"reproduction", "check"} and set(claims["study"]) == set(studies.STUDIES)
+    assert set(claims["verdict"]) <= {"holds", "inconclusive", "fails"}
+    reproductions = claims[claims["kind"] == "reproduction"]
+    assert (reproductions["paper_value"] != "").all() and (reproductions["paper_source"] != "").all()
     flow = claims[claims["study"] == "gradient_flow"]
-    assert len(flow) >= 5
-    assert (flow["scale"] == "smoke").all()
-    failing = flow[flow["holds"] != "True"]
+    assert len(flow) >= 5 and (flow["scale"] == "smoke").all()
+    failing = flow[flow["verdict"] != "holds"]
     assert failing.empty, failing.to_string()
     summary = json.loads((smoke_repo / SMOKE.claims_json).read_text())
-    assert summary["gradient_flow"]["claims"] == len(flow)
+    counts = summary["gradient_flow"]["counts"]
+    assert counts["reproductions"] + counts["checks"] == len(flow)
+
+
+def test_every_claims_evidence_is_a_figure_the_workflow_wrote(smoke_repo):
+    claims = pd.read_csv(smoke_repo / SMOKE.claims_csv, dtype=str, keep_default_na=False)
+    for study, evidence in zip(claims["study"], claims["evidence"], strict=True):
+        assert evidence.startswith(f"{SMOKE.figure_dir(study)}/") and evidence.endswith(".png"), evidence
+        assert (smoke_repo / evidence).is_file(), f"{evidence} was not written"
+
+
+def test_the_summary_prints_every_study(smoke_repo):
+    printed = run_tool(["python", "-m", "pipeline.cli", "summary", "--tag", "smoke"], smoke_repo).stdout
+    for study in studies.STUDIES:
+        assert study in printed
+    assert "reproductions:" in printed and "checks:" in printed
+
+
+def test_snakemakes_own_report_shows_the_figures_with_captions(smoke_repo, tmp_path):
+    from analysis.catalog import captions
+
+    out = tmp_path / "snakemake-report.zip"
+    run_tool(["snakemake", "--report", str(out)], smoke_repo)
+    import zipfile
+
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        text = " ".join(
+            archive.read(n).decode(errors="ignore") for n in names if n.endswith((".html", ".js"))
+        )
+    stem, caption = next(iter(captions("consensus").items()))
+    assert any(name.endswith(f"{stem}.png") for name in names)
+    assert caption.split(".")[0][:40] in text
 
 
 def test_report_shows_every_figure_and_claim(smoke_repo):
     page = (smoke_repo / SMOKE.report_html).read_text()
     for study in _smoke_studies(smoke_repo):
-        captions = json.loads((smoke_repo / SMOKE.captions_json(study)).read_text())
-        for stem in captions:
+        for stem, _ in read_captions(smoke_repo / SMOKE.captions_json(study)):
             assert f'id="{study}-{stem}"' in page
     claims = pd.read_csv(smoke_repo / SMOKE.claims_csv, dtype=str)
     for claim_id in claims["claim_id"]:
