@@ -17,8 +17,17 @@ import pandas as pd
 
 from analysis import style
 from pipeline.core.stats import mean_interval
-from pipeline.directpred.runs import CollapseRun, EigenmodesRun, LinearFlowRun, SSLRun, parse_variant
-from pipeline.directpred.simulations import SURVIVAL_FLOOR
+from pipeline.directpred.claims import MARGIN, SYMMETRIC, SYMMETRIC_LINEAR
+from pipeline.directpred.runs import (
+    BaselineRun,
+    CollapseRun,
+    EigenmodesRun,
+    LinearAblationRun,
+    LinearFlowRun,
+    SSLRun,
+    parse_variant,
+)
+from pipeline.directpred.simulations import SURVIVAL_FLOOR, ablation_cases
 from pipeline.results import Results
 
 FLOOR = 1e-300  # exact zeros are drawn at this floor on log axes
@@ -60,33 +69,60 @@ CAPTIONS: dict[str, str] = {
         "between W_p u_j and u_j for each mode (right) against time. Theorem 3 predicts an exponential "
         "decay of the commutator, hence cosines of surviving modes going to 1."
     ),
+    "linear_symmetry": (
+        "Linear-network flow without Assumption 3 (W_p starts as an i.i.d. matrix and follows its plain "
+        "gradient flow; run linear_flow_regular): the asymmetry ‖W_p − W_pᵀ‖/‖W_p‖ against time (log "
+        "scale), with the tolerance of claim symmetry_linear (dotted). The paper predicts that a "
+        "gradient-trained W_p becomes symmetric (Fig. 2; App. B: the fixed point of this flow is "
+        "symmetric); the curve is the measured asymmetry."
+    ),
     "collapse": (
         "Left: ‖W‖_F (log scale) of three ablations of the linear-network flow: weight decay above η_crit, "
         "no stop-gradient (Theorem 2) and no predictor. Right: max_j s_j for each swept η/η_crit. The dotted "
         "line is the collapse floor 1e-6 that the claims use. The paper predicts collapse for the ablations "
         "and for η/η_crit > 1 only."
     ),
+    "linear_ablation": (
+        "Table 3 and Fig. 6 in the linear model (runs linear_ablation_s<k>, one initialisation each): "
+        "number of eigenmodes of F that survive (s_j above the collapse floor 1e-6) against time, mean over "
+        "initialisations, for W_p symmetric or regular, with or without EMA, and for the symmetric "
+        "predictor without EMA at larger α_p (left); the fraction of modes that collapse by the end, one dot "
+        "per initialisation with the mean (right). The paper reports that a symmetric predictor without "
+        "EMA collapses while a regular one does not, and that a larger α_p rescues it."
+    ),
     "probe_accuracy": (
-        "Linear-probe test accuracy (%) of the frozen BYOL encoder per predictor, one panel per dataset: "
-        "one small dot per seed, the mean (marker) with its 95% t-interval over seeds (bar). The probe's "
-        "L2 strength is chosen on a validation split. The paper reports DirectPred above the SGD linear "
+        "Linear-probe test accuracy (%) per predictor, one panel per dataset: one small dot per seed, the "
+        "mean (marker) with its 95% t-interval over seeds (bar); the first columns are the probe "
+        "baselines: the encoder of each seed index as initialised (untrained) and the raw pixels. The "
+        "dashed line is the untrained mean plus the margin of the learns_<variant> claims. The probe's L2 "
+        "strength is chosen on a validation split. The paper reports DirectPred above the SGD linear "
         "predictor (Table 8) and comparable to the two-layer predictor (Table 9)."
     ),
+    "ablation_accuracy": (
+        "Table 3 and Fig. 6 with the real encoder: linear-probe test accuracy (%) of the untrained encoder, "
+        "the SGD linear predictor with EMA, and the ablation variants (no EMA; symmetrised W_p without EMA; "
+        "the same at a larger predictor learning rate α_p), one dot per seed, the mean with its 95% "
+        "t-interval. The dashed line is the untrained mean plus the margin of the claims. The paper "
+        "reports that the symmetric predictor without EMA collapses (36.6% against 72.9% for the regular "
+        "one on STL-10) and that a larger α_p rescues it."
+    ),
     "encoder_alignment": (
-        "BYOL with a real encoder, one row per dataset, against training step: mean cos(W_p u_j, u_j) over "
-        "the top k eigenvectors u_j of F̂, with k = directpred.ssl.align_top_k, the same quantity and k as "
-        "claim real_encoder_alignment (left); the asymmetry ‖W_p − W_pᵀ‖/‖W_p‖ (middle); and the leading "
-        "eigenvalues s_j of F̂ under the SGD linear predictor, mean over seeds (right, log scale). Thin "
-        "lines are seeds, thick lines their mean; predictors without a single matrix W_p (two-layer) are not "
-        "drawn on the left and middle. DirectPred's W_p is set from F̂, so it is symmetric and aligned by "
-        "construction. The paper (Fig. 2) predicts that a gradient-trained linear predictor aligns with F̂ "
-        "and becomes symmetric during training."
+        "BYOL with a real encoder, one row per dataset, against training step: the mean cos(W_p u_j, u_j) "
+        "over the eigenvectors u_j of F̂ whose eigenvalue is at least directpred.ssl.align_rel_eig times "
+        "the largest, the quantity of claim real_encoder_alignment (left); the asymmetry "
+        "‖W_p − W_pᵀ‖/‖W_p‖ of the whole W_p, the quantity of claim real_encoder_symmetry, with its "
+        "threshold (dotted), and, dashed, the same for W_p restricted to the span of those eigenvectors "
+        "(middle); and the leading eigenvalues s_j of F̂ under the SGD linear predictor, mean over seeds "
+        "(right, log scale). Thin lines are seeds, thick lines their mean; predictors without a single "
+        "matrix W_p (two-layer) are not drawn on the left and middle. DirectPred's W_p is set from F̂, so "
+        "it is symmetric and aligned by construction. The paper (Fig. 2) predicts that a gradient-trained "
+        "linear predictor aligns with F̂ and becomes symmetric during training."
     ),
 }
 
 
-def _load(results: Results, kind: type) -> tuple[dict[str, Any], pd.DataFrame]:
-    spec = results.one(kind)
+def _load(results: Results, kind: type, **fields: Any) -> tuple[dict[str, Any], pd.DataFrame]:
+    spec = results.one(kind, **fields)
     return results.metrics(spec), results.history(spec)
 
 
@@ -164,7 +200,7 @@ def _sweeps(results: Results, out: Path) -> None:
 
 
 def _linear_eigenvalues(results: Results, out: Path) -> None:
-    metrics, hist = _load(results, LinearFlowRun)
+    metrics, hist = _load(results, LinearFlowRun, symmetric=True)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, kind, ref in ((axes[0], "s", metrics["s_plus"]), (axes[1], "p", metrics["p_plus"])):
         rows = hist[hist["kind"] == kind]
@@ -178,7 +214,7 @@ def _linear_eigenvalues(results: Results, out: Path) -> None:
 
 
 def _linear_alignment(results: Results, out: Path) -> None:
-    hist = results.history(results.one(LinearFlowRun))
+    hist = results.history(results.one(LinearFlowRun, symmetric=True))
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     comm = hist[hist["kind"] == "commutator"]
     left.semilogy(comm["t"], comm["value"].clip(lower=1e-18))
@@ -214,13 +250,67 @@ def _collapse(results: Results, out: Path) -> None:
     style.save(fig, out, "collapse")
 
 
+def _linear_symmetry(results: Results, out: Path) -> None:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for spec in results.select(LinearFlowRun, symmetric=False):
+        hist = results.history(spec)
+        asym = hist[hist["kind"] == "asym"]
+        left.semilogy(asym["t"], asym["value"].clip(lower=1e-18), color="C0", label="W_p not symmetrised")
+        for _, curve in hist[hist["kind"] == "cos"].groupby("mode"):
+            right.plot(curve["t"], curve["value"], lw=0.8)
+    left.axhline(SYMMETRIC_LINEAR, ls=":", color="k", label=f"tolerance {SYMMETRIC_LINEAR:g}")
+    left.set(xlabel="t", ylabel="‖W_p − W_pᵀ‖ / ‖W_p‖")
+    left.legend(fontsize=7)
+    right.set(xlabel="t", ylabel="cos(W_p u_j, u_j), W_p not symmetrised")
+    style.save(fig, out, "linear_symmetry")
+
+
+ABLATION_CASES = {  # the linear-model ablation's Table 3 cases and how they are drawn
+    "symmetric_ema": ("symmetric W_p, EMA", "linear_sym"),
+    "symmetric_no_ema": ("symmetric W_p, no EMA", "linear_sym_noema"),
+    "regular_ema": ("regular W_p, EMA", "linear"),
+    "regular_no_ema": ("regular W_p, no EMA", "linear_noema"),
+}
+
+
+def _case_label(case: str, alpha_p: float) -> tuple[str, str]:
+    """(label, style key) of a linear-ablation case."""
+    if case in ABLATION_CASES:
+        return ABLATION_CASES[case]
+    return f"symmetric W_p, no EMA, α_p = {alpha_p:g}", "linear_sym_noema_ap"
+
+
+def _linear_ablation(results: Results, out: Path) -> None:
+    specs = results.finished(results.select(LinearAblationRun))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    if specs:
+        cases = list(ablation_cases(specs[0].flow.alpha_p, specs[0].alpha_ps))
+        hists = [results.history(spec) for spec in specs]
+        metrics = [results.metrics(spec)["cases"] for spec in specs]
+        for i, case in enumerate(cases):
+            label, key = _case_label(case, metrics[0][case]["alpha_p"])
+            rows = pd.concat([h[(h["kind"] == "surviving") & (h["case"] == case)] for h in hists])
+            mean = rows.groupby("t")["value"].mean()
+            linestyle = "--" if "_ap" in case else "-"
+            left.plot(mean.index, mean.to_numpy(), color=style.color(key), ls=linestyle, label=label)
+            values = [m[case]["collapsed_fraction"] for m in metrics]
+            right.scatter(np.full(len(values), i), values, s=12, color=style.color(key), alpha=0.5)
+            right.plot([i], [np.mean(values)], marker=style.marker(key), color=style.color(key), ms=7)
+        right.set_xticks(range(len(cases)), [_case_label(c, metrics[0][c]["alpha_p"])[0] for c in cases],
+                         rotation=25, ha="right", fontsize=7)  # fmt: skip
+        left.legend(fontsize=7)
+    left.set(xlabel="t", ylabel="eigenmodes of F surviving (mean)")
+    right.set(ylabel="fraction of modes collapsed at the end")
+    style.save(fig, out, "linear_ablation")
+
+
 # -------------------------------------------------------------------------------------------- SSL runs
 
 
 def _ssl_runs(results: Results) -> dict[str, list[SSLRun]]:
-    """Finished SSL runs grouped by dataset, in config order (datasets, methods, variants, seeds)."""
+    """Finished SSL runs of the base training length grouped by dataset, in config order."""
     grouped: dict[str, list[SSLRun]] = {}
-    for spec in results.finished(results.select(SSLRun)):
+    for spec in results.finished(results.select(SSLRun, extra_steps=False)):
         grouped.setdefault(spec.dataset, []).append(spec)
     return grouped
 
@@ -232,13 +322,24 @@ def _arms(specs: list[SSLRun]) -> list[tuple[str, str]]:
 
 def _style_key(variant: str) -> str:
     """The variant's key in :data:`analysis.style.METHODS` (a directpred_freqN without its own style is
-    drawn as DirectPred)."""
-    return variant if variant in style.METHODS else parse_variant(variant)[0]
+    drawn as DirectPred, a symmetric no-EMA variant at any α_p ≠ 1 as ``linear_sym_noema_ap``)."""
+    if variant in style.METHODS:
+        return variant
+    parsed = parse_variant(variant)
+    if parsed.symmetric and parsed.no_ema and parsed.alpha_p != 1.0:
+        return "linear_sym_noema_ap"
+    return parsed.predictor
 
 
 def _label(method: str, variant: str) -> str:
-    predictor, freq = parse_variant(variant)
-    text = style.label(variant) if variant in style.METHODS else f"{style.label(predictor)}, freq {freq}"
+    parsed = parse_variant(variant)
+    key = _style_key(variant)
+    if variant in style.METHODS:
+        text = style.label(variant)
+    elif key == "linear_sym_noema_ap":
+        text = f"{style.label('linear_sym_noema')}, α_p = {parsed.alpha_p:g}"
+    else:
+        text = f"{style.label(key)}, freq {parsed.freq}"
     return text if method == "byol" else f"SimSiam, {text}"
 
 
@@ -246,45 +347,42 @@ def _dataset_title(dataset: str) -> str:
     return DATASETS.get(dataset, dataset)
 
 
-def _top_k_cosine(history: pd.DataFrame, k: int) -> pd.Series | None:
-    """Mean of cos(W_p u_j, u_j) over j < k per recorded step (None without a linear W_p)."""
-    columns = [f"eig_cos{j}" for j in range(k)]
-    if not set(columns) <= set(history.columns):
+def _column(history: pd.DataFrame, column: str) -> pd.Series | None:
+    """``column`` indexed by step, over the rows that recorded it (None when never recorded)."""
+    if column not in history:
         return None
-    rows = history.dropna(subset=columns)
-    return pd.Series(rows[columns].mean(axis=1).to_numpy(), index=rows["step"].to_numpy())
-
-
-def _column(history: pd.DataFrame, column: str) -> pd.Series:
-    """``column`` indexed by step, over the rows that recorded it."""
     rows = history.dropna(subset=[column])
-    return pd.Series(rows[column].to_numpy(), index=rows["step"].to_numpy())
+    return pd.Series(rows[column].to_numpy(), index=rows["step"].to_numpy()) if len(rows) else None
 
 
-def _curves(ax: plt.Axes, series: list[pd.Series], method: str, variant: str) -> None:
-    """One thin line per seed and their mean (thick, labelled) in the predictor's style."""
+def _curves(ax: plt.Axes, series: list[pd.Series], method: str, variant: str, ls: str = "-",
+            label: bool = True) -> None:  # fmt: skip
+    """One thin line per seed and their mean (thick) in the predictor's style."""
     key = _style_key(variant)
-    linestyle = "-" if method == "byol" else "--"
+    linestyle = ls if method == "byol" else "-."
     for curve in series:
         ax.plot(curve.index, curve.to_numpy(), color=style.color(key), lw=0.6, alpha=0.4, ls=linestyle)
     mean = pd.concat(series, axis=1).mean(axis=1)
     ax.plot(mean.index, mean.to_numpy(), color=style.color(key), lw=1.8, ls=linestyle,
-            label=_label(method, variant))  # fmt: skip
+            label=_label(method, variant) if label else None)  # fmt: skip
 
 
 def _alignment_row(axes: np.ndarray, results: Results, specs: list[SSLRun], dataset: str) -> None:
-    k = specs[0].ssl.align_top_k
+    rel = specs[0].ssl.align_rel_eig
     for method, variant in _arms(specs):
         arm = [spec for spec in specs if (spec.method, spec.variant) == (method, variant)]
         histories = [results.history(spec) for spec in arm]
-        cosines = [c for c in (_top_k_cosine(h, k) for h in histories) if c is not None]
-        if cosines:
-            _curves(axes[0], cosines, method, variant)
-        asym = [_column(h, "eig_asym") for h in histories if "eig_asym" in h]
-        if asym:
-            _curves(axes[1], asym, method, variant)
+        for ax, column, ls, label in (
+            (axes[0], "eig_cos_rel", "-", True),
+            (axes[1], "eig_asym", "-", True),
+            (axes[1], "eig_asym_rel", "--", False),
+        ):
+            series = [c for c in (_column(h, column) for h in histories) if c is not None]
+            if series:
+                _curves(ax, series, method, variant, ls=ls, label=label)
+    axes[1].axhline(SYMMETRIC, ls=":", color="k", label=f"threshold {SYMMETRIC:g}")
     title = _dataset_title(dataset)
-    axes[0].set(xlabel="step", ylabel=f"mean cos(W_p u_j, u_j), top {k}", title=title)
+    axes[0].set(xlabel="step", ylabel=f"mean cos(W_p u_j, u_j), s_j ≥ {rel:g}·s_max", title=title)
     axes[1].set(xlabel="step", ylabel="‖W_p − W_pᵀ‖ / ‖W_p‖", title=title)
     for ax in axes[:2]:
         if ax.get_legend_handles_labels()[0]:
@@ -315,47 +413,104 @@ def _encoder_alignment(results: Results, out: Path) -> None:
     style.save(fig, out, "encoder_alignment")
 
 
-def _accuracies(results: Results, specs: list[SSLRun]) -> list[float]:
-    """Probe test accuracy (%) per seed; NaN for a diverged run or one without a probe."""
-    values = []
-    for spec in specs:
-        metrics = results.metrics(spec)
-        accuracy = metrics.get("probe_test_accuracy")
-        ok = accuracy is not None and not metrics.get("diverged")
-        values.append(style.percent(accuracy) if ok else np.nan)
-    return values
+def _metric(results: Results, spec: Any, key: str, scale: float = 1.0) -> float:
+    """``scale`` × a run's metric ``key``; NaN for a diverged run or a missing value."""
+    metrics = results.metrics(spec)
+    value = metrics.get(key)
+    return np.nan if value is None or metrics.get("diverged") else scale * float(value)
+
+
+def _column_of_dots(ax: plt.Axes, i: int, values: list[float], key: str) -> float:
+    """Seed dots, the mean and its 95% t-interval at x = i in ``key``'s style; returns the mean."""
+    style.seed_points(ax, [i], [values], key, connect=False)
+    interval = mean_interval(values)
+    if np.isfinite(interval.low):
+        below, above = interval.value - interval.low, interval.high - interval.value
+        ax.errorbar([i], [interval.value], yerr=[[below], [above]], color=style.color(key), capsize=4)
+    return interval.value
+
+
+def _accuracy_panel(ax: plt.Axes, results: Results, dataset: str, specs: list[SSLRun]) -> None:
+    """Baselines, then each (method, variant) of ``specs``, with the margin line above untrained."""
+    columns: list[tuple[str, list[float], str]] = []
+    for features in ("untrained", "pixels"):
+        base = results.finished(results.select(BaselineRun, dataset=dataset, features=features))
+        if base:
+            values = [_metric(results, b, "probe_test_accuracy", 100) for b in base]
+            columns.append((style.label(features), values, features))
+    for method, variant in _arms(specs):
+        arm = [s for s in specs if (s.method, s.variant) == (method, variant)]
+        values = [_metric(results, s, "probe_test_accuracy", 100) for s in arm]
+        columns.append((_label(method, variant), values, _style_key(variant)))
+    for i, (_, values, key) in enumerate(columns):
+        mean = _column_of_dots(ax, i, values, key)
+        if key == "untrained" and np.isfinite(mean):
+            ax.axhline(mean + MARGIN, ls="--", lw=0.8, color=style.color("untrained"),
+                       label=f"untrained + {MARGIN:.1f} points")  # fmt: skip
+    ax.set_xticks(range(len(columns)), [label for label, _, _ in columns], rotation=25, ha="right")
+    ax.set(xlim=(-0.6, len(columns) - 0.4), ylabel=f"linear-probe {style.ACCURACY_LABEL}",
+           title=_dataset_title(dataset))  # fmt: skip
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
+def _is_ablation(spec: SSLRun) -> bool:
+    parsed = parse_variant(spec.variant)
+    return parsed.symmetric or parsed.no_ema or parsed.alpha_p != 1.0
 
 
 def _probe_accuracy(results: Results, out: Path) -> None:
     grouped = _ssl_runs(results)
-    fig, axes = plt.subplots(1, max(1, len(grouped)), figsize=(6 * max(1, len(grouped)), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, max(1, len(grouped)), figsize=(7 * max(1, len(grouped)), 4), squeeze=False)
     for ax, (dataset, specs) in zip(axes[0], grouped.items(), strict=False):
-        arms = _arms(specs)
-        for i, (method, variant) in enumerate(arms):
-            values = _accuracies(results, [s for s in specs if (s.method, s.variant) == (method, variant)])
-            key = _style_key(variant)
-            style.seed_points(ax, [i], [values], key, connect=False)
-            interval = mean_interval(values)
-            if np.isfinite(interval.low):
-                below, above = interval.value - interval.low, interval.high - interval.value
-                ax.errorbar([i], [interval.value], yerr=[[below], [above]], color=style.color(key), capsize=4)
-        ax.set_xticks(range(len(arms)), [_label(m, v) for m, v in arms], rotation=20, ha="right")
-        ax.set(
-            xlim=(-0.6, len(arms) - 0.4),
-            ylabel=f"linear-probe {style.ACCURACY_LABEL}",
-            title=_dataset_title(dataset),
-        )
+        _accuracy_panel(ax, results, dataset, [s for s in specs if not _is_ablation(s)])
     style.save(fig, out, "probe_accuracy")
 
 
+def _ablation_accuracy(results: Results, out: Path) -> None:
+    grouped = _ssl_runs(results)
+    fig, axes = plt.subplots(1, max(1, len(grouped)), figsize=(7 * max(1, len(grouped)), 4), squeeze=False)
+    for ax, (dataset, specs) in zip(axes[0], grouped.items(), strict=False):
+        seeds = {s.seed_index for s in specs if _is_ablation(s)}
+        chosen = [s for s in specs if _is_ablation(s) or (s.variant == "linear" and s.seed_index in seeds)]
+        _accuracy_panel(ax, results, dataset, chosen)
+    style.save(fig, out, "ablation_accuracy")
+
+
+def _measured(results: Results) -> str:
+    """What the SGD linear predictor's W_p measured, per dataset, for the encoder_alignment caption."""
+    parts = []
+    for dataset, specs in _ssl_runs(results).items():
+        linear = [s for s in specs if s.method == "byol" and s.variant == "linear"]
+        if not linear:
+            continue
+        start = np.nanmean([_metric(results, s, "asym_initial") for s in linear])
+        end = np.nanmean([_metric(results, s, "asym_final") for s in linear])
+        cos = np.nanmean([_metric(results, s, "align_cos") for s in linear])
+        parts.append(
+            f"{_dataset_title(dataset)}, SGD linear predictor, mean over {len(linear)} seeds: asymmetry "
+            f"{start:.3g} at initialisation and {end:.3g} at the end (paper: → 0; claim threshold "
+            f"{SYMMETRIC:g}); mean cosine {cos:.3g} at the end"
+        )
+    return (" Measured: " + "; ".join(parts) + ".") if parts else ""
+
+
+ENCODER_ALIGNMENT_CAPTION = CAPTIONS["encoder_alignment"]
+
+
 def plot(results: Results, out: Path) -> None:
-    """Draw every figure in :data:`CAPTIONS` from the study's runs (SSL: the finished ones) into ``out``."""
+    """Draw every figure in :data:`CAPTIONS` from the study's runs (SSL: the finished ones) into ``out``;
+    the encoder_alignment caption gets what was measured appended."""
     out = Path(out)
     _phase_portrait(results, out)
     _fixed_points(results, out)
     _sweeps(results, out)
     _linear_eigenvalues(results, out)
     _linear_alignment(results, out)
+    _linear_symmetry(results, out)
     _collapse(results, out)
+    _linear_ablation(results, out)
     _probe_accuracy(results, out)
+    _ablation_accuracy(results, out)
     _encoder_alignment(results, out)
+    CAPTIONS["encoder_alignment"] = ENCODER_ALIGNMENT_CAPTION + _measured(results)

@@ -17,9 +17,13 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from analysis import style
+from pipeline.core import stats
 from pipeline.nero.claims import (
     DEFAULT_LR,
+    FIT,
+    LOSS_MARGIN,
     PAPER_BEST_LR,
+    POINTS_MARGIN,
     TASK_NAMES,
     Arm,
     ablation_arms,
@@ -32,12 +36,27 @@ CAPTIONS: dict[str, str] = {
     "lr_sweep": (
         "Final score against learning rate for every optimiser and task (the Figs. 6-7 protocol): test "
         "accuracy in percent for the classifiers, validation loss for the language model. Small dots are "
-        "seeds, the marked line their mean; a learning rate that diverged on any seed is a cross on the "
-        "bottom edge (top edge for the loss) and leaves a gap in the line. Grey lines: chance and twice "
-        "chance (a best learning rate is only taken above twice chance). Dotted vertical: Nero's default "
-        "0.01. Hollow markers on the top edge: the paper's best learning rate of each optimiser on the "
-        "paper's counterpart of the task (VGG-11 and ResNet-18 on CIFAR-10 in Fig. 6, the WikiText-2 "
+        "seeds, the marked line their mean and the band their range; a learning rate that diverged on any "
+        "seed is a cross on the bottom edge (top edge for the loss) and leaves a gap in the line. Each "
+        "optimiser is drawn over its own grid on the task. Grey lines: chance and twice chance (a best "
+        "learning rate is only taken above twice chance, and only inside its grid). Dotted vertical: Nero's "
+        "default 0.01. Hollow markers on the top edge: the paper's best learning rate of each optimiser on "
+        "the paper's counterpart of the task (VGG-11 and ResNet-18 on CIFAR-10 in Fig. 6, the WikiText-2 "
         "Transformer in Fig. 7). The claims table says which of the paper's statements hold at this scale."
+    ),
+    "lr_window": (
+        "The learning-rate window of every optimiser on every task of the lr comparison: how many "
+        "learning rates of its grid reach within 2 test-accuracy points (within 5% of the validation loss "
+        "for the language model) of its best seed-mean score, with the 95% percentile-bootstrap interval "
+        "over seeds. A hollow marker at 0 means no window: the optimiser never rose above twice chance, or "
+        "its window reached the edge of its grid."
+    ),
+    "deep_mlp": (
+        "The deep MLP without normalisation (the Fig. 3-right protocol): train accuracy in percent against "
+        "learning rate for every optimiser (dots seeds, line the mean, band the range; crosses mark "
+        "learning rates that diverged on a seed). Grey lines: chance and twice chance; the dash-dotted line "
+        "is the 95% fit that Nero must reach, the dotted one the twice-chance ceiling that SGD and Adam "
+        "must stay under."
     ),
     "curves": (
         "Training loss against step of every optimiser at its best learning rate (solid; the argmax of the "
@@ -46,8 +65,9 @@ CAPTIONS: dict[str, str] = {
     ),
     "ablation": (
         "Constraint ablation (the Fig. 1 protocol): test accuracy in percent against learning rate for Nero "
-        "with no constraint, zero mean only, unit norm only and both. Dots are seeds, the line their mean; "
-        "crosses mark learning rates that diverged on any seed; grey lines are chance and twice chance."
+        "with no constraint, zero mean only, unit norm only and both (the Nero sweep of the task where the "
+        "ablation does not run both). Dots are seeds, the line their mean, the band their range; crosses "
+        "mark learning rates that diverged on any seed; grey lines are chance and twice chance."
     ),
     "memory": (
         "Optimiser-state entries per parameter (step counters excluded; log scale) of every optimiser on "
@@ -67,15 +87,21 @@ def _natural(task: str, scores: np.ndarray) -> np.ndarray:
     return -scores if task in LANGUAGE_TASKS else style.percent(scores)
 
 
-def _draw_arm(ax: plt.Axes, task: str, arm: Arm, method: str, slot: int = 0) -> None:
-    """Per-seed dots and the seed-mean line of one arm; crosses where any seed diverged, on the bottom edge
-    (top for the loss), one row per arm (``slot``) so that arms diverging at the same lr stay apart."""
-    values = _natural(task, arm.scores)
+def _draw_arm(ax: plt.Axes, task: str, arm: Arm, method: str, slot: int = 0, train: bool = False) -> None:
+    """Per-seed dots, the seed-mean line and the band of the seeds' range of one arm (its train accuracy
+    with ``train``); crosses where any seed diverged, on the bottom edge (top for the loss), one row per arm
+    (``slot``) so that arms diverging at the same lr stay apart."""
+    raw = arm.train if train and arm.train is not None else arm.scores
+    values = style.percent(raw) if train else _natural(task, raw)
     lrs = np.asarray(arm.lrs, dtype=float)
     diverged = ~np.isfinite(values).all(axis=0)
     per_lr = [[] if diverged[j] else list(values[:, j]) for j in range(len(lrs))]
     style.seed_points(ax, list(lrs), per_lr, method)  # the mean line breaks where an lr diverged
     color = style.color(method)
+    if values.shape[0] > 1:  # the band between the lowest and highest seed, broken where an lr diverged
+        low = np.where(diverged, np.nan, values.min(axis=0, initial=np.inf, where=np.isfinite(values)))
+        high = np.where(diverged, np.nan, values.max(axis=0, initial=-np.inf, where=np.isfinite(values)))
+        ax.fill_between(lrs, low, high, color=color, alpha=0.15, linewidth=0)
     for j in np.flatnonzero(diverged):  # seeds that did finish at an lr another seed diverged at
         finite = values[np.isfinite(values[:, j]), j]
         ax.scatter(np.full(finite.size, lrs[j]), finite, s=10, color=color, alpha=0.45, linewidths=0)
@@ -85,9 +111,9 @@ def _draw_arm(ax: plt.Axes, task: str, arm: Arm, method: str, slot: int = 0) -> 
                    marker="x", color=color, s=50, linewidths=1.8, zorder=5, clip_on=False)  # fmt: skip
 
 
-def _chance_lines(ax: plt.Axes, task: str, arm: Arm) -> None:
+def _chance_lines(ax: plt.Axes, task: str, arm: Arm, train: bool = False) -> None:
     """Chance and twice chance in the drawn units."""
-    if task in LANGUAGE_TASKS:
+    if task in LANGUAGE_TASKS and not train:
         twice = -arm.floor  # log(V / 2)
         chance = twice + math.log(2.0)  # log V
     else:
@@ -119,11 +145,14 @@ def _sweep_axis(ax: plt.Axes, task: str, arms: dict[str, Arm], paper: dict[str, 
         ax.set_ylim(0, 100)
 
 
-def _extra_handles(paper: bool) -> list[Line2D]:
+def _extra_handles(paper: bool, fit: bool = False) -> list[Line2D]:
+    """The reference lines' legend entries; ``fit``: the dash-dotted line is the fit line (deep MLP), not
+    Nero's default lr."""
+    reference = f"{FIT:.0%} fit (train accuracy)" if fit else "Nero's default lr 0.01"
     handles = [
         Line2D([], [], ls="--", **CHANCE_STYLE, label="chance"),
         Line2D([], [], ls=":", **CHANCE_STYLE, label="twice chance"),
-        Line2D([], [], color="0.3", lw=0.8, ls="-.", label="Nero's default lr 0.01"),
+        Line2D([], [], color="0.3", lw=0.8, ls="-.", label=reference),
         Line2D([], [], ls="none", marker="x", mew=1.8, color="0.3", label="diverged (any seed), on the edge"),
     ]
     if paper:
@@ -132,10 +161,12 @@ def _extra_handles(paper: bool) -> list[Line2D]:
     return handles
 
 
-def _legend(slot: plt.Axes, source: plt.Axes, paper: bool = False) -> None:
-    """The methods of ``source`` and the reference lines, drawn in the empty axes ``slot``."""
+def _legend(
+    slot: plt.Axes, source: plt.Axes, paper: bool = False, fit: bool = False, lines: bool = True
+) -> None:
+    """The methods of ``source`` and (``lines``) the reference lines, drawn in the empty axes ``slot``."""
     handles, labels = source.get_legend_handles_labels()
-    extra = _extra_handles(paper)
+    extra = _extra_handles(paper, fit) if lines else []
     slot.axis("off")
     slot.legend(handles + extra, labels + [h.get_label() for h in extra], loc="center left", frameon=False,
                 fontsize=8)  # fmt: skip
@@ -197,7 +228,8 @@ def _plot_curves(results: Results, table: dict[str, dict[str, Arm]], out: Path) 
     for ax, (task, arms) in zip(axes, table.items(), strict=False):
         for method, arm in arms.items():
             specs = results.select(SweepRun, task=task, optimizer=method)
-            lr = arm.best_lr(trained=False)
+            index = arm.argmax(trained=False)
+            lr = arm.lrs[index] if index is not None else math.nan
             if math.isfinite(lr):
                 label = f"{style.label(method)}, best lr {lr:g}"
                 _draw_curve(ax, _curve(results, specs, lr), method, label)
@@ -207,6 +239,61 @@ def _plot_curves(results: Results, table: dict[str, dict[str, Arm]], out: Path) 
         ax.set_title(_task_title(results, task), fontsize=9)
         ax.legend(fontsize=7)
     style.save(fig, out, "curves")
+
+
+def _window_interval(arm: Arm) -> tuple[float, float, float]:
+    """The window over all seeds and its bootstrap interval over seeds (as the claims compute it)."""
+    estimate = stats.bootstrap(list(range(arm.seeds)), arm.window)
+    return estimate.value, estimate.low, estimate.high
+
+
+def _plot_window(table: dict[str, dict[str, Arm]], out: Path) -> None:
+    tasks = [task for task in table if task != "mlp"]
+    fig, axes = _panels(len(tasks), legend=True, width=3.2)
+    for ax, task in zip(axes, tasks, strict=False):
+        arms = table[task]
+        for k, (method, arm) in enumerate(arms.items()):
+            value, low, high = _window_interval(arm)
+            color, marker = style.color(method), style.marker(method)
+            if math.isfinite(value):
+                err = [[value - low], [high - value]] if math.isfinite(low) else None
+                ax.errorbar([k], [value], yerr=err, marker=marker, color=color, capsize=4, ms=8,
+                            label=style.label(method))  # fmt: skip
+            else:
+                ax.scatter([k], [0], marker=marker, facecolors="none", edgecolors=color, s=60,
+                           label=f"{style.label(method)} (no window)")  # fmt: skip
+        ax.set_xticks(range(len(arms)), [style.label(m) for m in arms], fontsize=8)
+        ax.set_xlim(-0.6, len(arms) - 0.4)
+        margin = (
+            f"{LOSS_MARGIN - 1:.0%} of the loss"
+            if task in LANGUAGE_TASKS
+            else f"{100 * POINTS_MARGIN:g} points"
+        )
+        ax.set(ylabel=f"lrs within {margin} of the best", ylim=(-0.3, None))
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.set_title(TASK_NAMES[task], fontsize=9)
+    if tasks:
+        _legend(axes[-1], axes[0], lines=False)
+    style.save(fig, out, "lr_window")
+
+
+def _plot_deep_mlp(results: Results, table: dict[str, dict[str, Arm]], out: Path) -> None:
+    fig, (ax, legend) = plt.subplots(1, 2, figsize=(6.4, 3.4), gridspec_kw={"width_ratios": [1.0, 0.6]})
+    legend.axis("off")
+    arms = table.get("mlp", {})
+    if arms:
+        for slot, (method, arm) in enumerate(arms.items()):
+            _draw_arm(ax, "mlp", arm, method, slot, train=True)
+        first = next(iter(arms.values()))
+        _chance_lines(ax, "mlp", first, train=True)
+        ax.axhline(style.percent(FIT), color="0.3", lw=0.8, ls="-.")
+        lrs = sorted({lr for arm in arms.values() for lr in arm.lrs})
+        ax.set_xscale("log")
+        ax.set_xlim(lrs[0] / 1.6, lrs[-1] * 1.6)
+        ax.set(xlabel="learning rate", ylabel="train accuracy (%)", ylim=(0, 100))
+        ax.set_title(_task_title(results, "mlp"), fontsize=9)
+        _legend(legend, ax, fit=True)
+    style.save(fig, out, "deep_mlp")
 
 
 def _plot_ablation(results: Results, out: Path) -> None:
@@ -252,6 +339,8 @@ def plot(results: Results, out: Path) -> None:
     out = Path(out)
     table = sweep_arms(results)
     _plot_sweep(results, table, out)
+    _plot_window(table, out)
+    _plot_deep_mlp(results, table, out)
     _plot_curves(results, table, out)
     _plot_ablation(results, out)
     _plot_memory(results, out)

@@ -64,6 +64,10 @@ METHODS: dict[str, MethodStyle] = {
     "twolayer": MethodStyle("two-layer predictor", _PALETTE[1], "^"),
     "directpred": MethodStyle("DirectPred", _PALETTE[2], "*"),
     "directpred_freq5": MethodStyle("DirectPred, freq 5", _DARK[2], "P"),
+    "linear_sym": MethodStyle("symmetric linear predictor", _DARK[0], "s"),
+    "linear_noema": MethodStyle("SGD linear predictor, no EMA", _PASTEL[0], "v"),
+    "linear_sym_noema": MethodStyle("symmetric linear predictor, no EMA", _PALETTE[3], "X"),
+    "linear_sym_noema_ap": MethodStyle("symmetric, no EMA, larger α_p", _PALETTE[4], "D"),
     # Fisher arms
     "small": MethodStyle("small lr", _PALETTE[3], "v"),
     "large": MethodStyle("large lr", (0.1, 0.1, 0.1), "s"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,8 +26,8 @@ from pipeline import paths, studies
 from pipeline.core import claims as claims_mod
 from pipeline.core.atomic import atomic_write_json
 from pipeline.core.fingerprint import discard_stale_checkpoint, run_fingerprint
-from pipeline.core.records import write_history, write_metrics
 from pipeline.core.study import RunContext
+from pipeline.execute import execute_run
 
 log = logging.getLogger("pipeline")
 
@@ -55,21 +56,18 @@ def cmd_run(args: argparse.Namespace) -> None:
         data_root=args.data_root,
         study_dir=run_dir.parent,
     )
-    log.info("run %s/%s on %s", args.study, args.run, device)
-    start = time.perf_counter()
-    output = studies.implementation(args.study).execute(spec, ctx)
-    wall = time.perf_counter() - start
-    write_history(run_dir / "history.csv", output.history)
-    write_metrics(
-        run_dir / "metrics.json",
-        study=args.study,
-        run=args.run,
-        metrics=output.metrics,
-        config={**run_config, "threads": args.threads},
-        seed=int(run_config["seed"]),
-        device=device,
-        wall_time_s=wall,
+    log.info(
+        "run %s/%s on %s, %d thread(s) (job holds %d GPU(s); CUDA_VISIBLE_DEVICES=%s; "
+        "torch sees %d CUDA device(s))",
+        args.study,
+        args.run,
+        device,
+        args.threads,
+        args.gpus,
+        os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+        torch.cuda.device_count(),
     )
+    wall = execute_run(spec, ctx, {**run_config, "threads": args.threads})
     log.info("run %s/%s done in %.1f s", args.study, args.run, wall)
 
 

@@ -32,6 +32,16 @@ def prepared_meta(dataset: str) -> Path:
     return PREPARED / dataset / "meta.json"
 
 
+def prepare_log(dataset: str) -> Path:
+    """logs/prepare/<dataset>.log (prepared data is shared by every scale, so is its log)."""
+    return Path("logs") / "prepare" / f"{dataset}.log"
+
+
+def prepare_benchmark(dataset: str) -> Path:
+    """logs/prepare/<dataset>.benchmark.tsv."""
+    return Path("logs") / "prepare" / f"{dataset}.benchmark.tsv"
+
+
 @dataclass(frozen=True)
 class Outputs:
     """The output tree of one tag (see the module docstring), under ``root`` (the repository root;
@@ -103,3 +113,7 @@ class Outputs:
     def log(self, stage: str, name: str) -> Path:
         """logs/<tag>/<stage>/<name>.log (prepare, theory, claims, figures, report)."""
         return self.logs / stage / f"{name}.log"
+
+    def benchmark(self, stage: str, name: str) -> Path:
+        """logs/<tag>/<stage>/<name>.benchmark.tsv: Snakemake's wall time and memory record of a job."""
+        return self.logs / stage / f"{name}.benchmark.tsv"

@@ -10,7 +10,9 @@ rule prepare_dataset:
     conda:
         "../envs/pipeline.yaml"
     log:
-        "logs/prepare/{dataset}.log",
+        str(paths.prepare_log("{dataset}")),
+    benchmark:
+        str(paths.prepare_benchmark("{dataset}"))
     shell:
         "python -m pipeline.data.prepare {wildcards.dataset} --data-root {params.data_root:q} "
         "--out {params.out} > {log} 2>&1"

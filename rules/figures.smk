@@ -15,6 +15,8 @@ rule study_claims:
         "../envs/pipeline.yaml"
     log:
         str(OUT.log("claims", "{study}")),
+    benchmark:
+        str(OUT.benchmark("claims", "{study}"))
     shell:
         "python -m pipeline.cli claims {wildcards.study} --study-json {params.study_json:q} "
         "--out {output.csv} > {log} 2>&1"
@@ -40,6 +42,8 @@ rule figures:
         "../envs/pipeline.yaml"
     log:
         str(OUT.log("figures", "{study}")),
+    benchmark:
+        str(OUT.benchmark("figures", "{study}"))
     shell:
         "python -m analysis {wildcards.study} --out {output} --study-json {params.study_json:q} "
         "> {log} 2>&1"

@@ -11,6 +11,8 @@ rule claims_table:
         "../envs/pipeline.yaml"
     log:
         str(OUT.log("claims", "all")),
+    benchmark:
+        str(OUT.benchmark("claims", "all"))
     shell:
         "python -m pipeline.cli aggregate {input} --out {output.csv} --metrics {output.metrics} > {log} 2>&1"
 
@@ -30,6 +32,8 @@ rule report:
         "../envs/pipeline.yaml"
     log:
         str(OUT.log("report", "index")),
+    benchmark:
+        str(OUT.benchmark("report", "index"))
     shell:
         "python -m pipeline.cli report {params.studies} --tag {params.tag} --out {output} "
         "--config-json {params.config_json:q} > {log} 2>&1"

@@ -12,7 +12,7 @@ rule theory:
     log:
         str(OUT.log("theory", "{study}")),
     benchmark:
-        str(OUT.logs / "theory" / "{study}.benchmark.tsv")
+        str(OUT.benchmark("theory", "{study}"))
     shell:
         "python -m pipeline.cli theory {wildcards.study} --section-json {params.section_json:q} "
         "--out {output} > {log} 2>&1"

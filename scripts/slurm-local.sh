@@ -9,7 +9,10 @@
 #   scripts/slurm-local.sh env             the environment a client needs (eval "$(... env)")
 #
 # Everything lives under $SLURM_LOCAL_DIR (default /tmp/pipeline-slurm): slurm.conf, pid files, logs,
-# state. Clients find the cluster through SLURM_CONF=$SLURM_LOCAL_DIR/slurm.conf. Needs root (slurmd runs
+# state. Clients find the cluster through SLURM_CONF=$SLURM_LOCAL_DIR/slurm.conf; inside a job SLURM drops
+# SLURM_CONF, so the job's own srun reads the default /etc/slurm/slurm.conf: start links it to ours when
+# that path is free (and stop removes only a link it made); another cluster's config there means "cannot
+# run here". Needs root (slurmd runs
 # as root) and Debian's munge, slurmctld, slurmd and slurm-client (installed here when apt is usable).
 # Exit status 2 means "cannot run here" (not root, no apt, packages missing): callers skip, not fail.
 set -euo pipefail
@@ -95,12 +98,35 @@ start() {
   fi
   install_packages
   write_config "$gpu"
+  link_etc
   start_munge
   export SLURM_CONF="$DIR/slurm.conf"
   slurmctld -f "$SLURM_CONF" -i
   slurmd -f "$SLURM_CONF"
   wait_idle
   say "running: $(sinfo -h -o '%P %D %t %c CPUs %m MB %G')  (SLURM_CONF=$SLURM_CONF)"
+}
+
+link_etc() {
+  mkdir -p /etc/slurm
+  for name in slurm.conf gres.conf; do
+    local etc="/etc/slurm/$name"
+    if [ -L "$etc" ] && [ "$(readlink "$etc")" = "$DIR/$name" ]; then continue; fi
+    if [ -e "$etc" ] || [ -L "$etc" ]; then
+      say "$etc belongs to another SLURM installation; not touching it"; exit 2
+    fi
+    [ -e "$DIR/$name" ] || continue
+    ln -s "$DIR/$name" "$etc"
+    echo "$etc" >> "$DIR/etc-links"
+  done
+}
+
+unlink_etc() {
+  [ -f "$DIR/etc-links" ] || return 0
+  while read -r etc; do
+    [ -L "$etc" ] && rm -f "$etc"
+  done < "$DIR/etc-links"
+  rm -f "$DIR/etc-links"
 }
 
 stop() {
@@ -116,6 +142,7 @@ stop() {
     fi
     rm -f "$file"
   done
+  unlink_etc
   say "stopped"
 }
 

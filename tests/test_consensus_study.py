@@ -1,6 +1,7 @@
-"""The consensus study: the run table (typed specs, per-run re-runs), a tiny execution of every run kind,
-claims computed from per-seed numbers (verdicts from their intervals: holds, inconclusive, fails) and
-figures from stored records only."""
+"""The consensus study: the run table (typed specs, what each run reads and needs, per-run re-runs), the
+warm-up and lr/epoch rules at every scale, a tiny execution of every run kind (tuning, reuse, phase
+snapshots, control), claims computed from per-seed numbers (verdicts from their intervals: holds,
+inconclusive, fails) and figures from stored records only."""
 
 from __future__ import annotations
 
@@ -14,16 +15,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers.records import execute_all, record_run, study_results
+import yaml
+from helpers.records import context, execute_all, record_run, study_results
 
 from pipeline import studies
 from pipeline.consensus import claims as claims_of
-from pipeline.consensus.runs import PhaseRun, QuadraticRun, ScaleRun
-from pipeline.consensus.training import run_seed
+from pipeline.consensus import study, training
+from pipeline.consensus.runs import PhaseRun, QuadraticRun, ScaleRun, TuneRun, lr_grid
 from pipeline.core.claims import Claim
 from pipeline.core.config import ConfigError, section
 from pipeline.core.seeding import derive_seed
+from pipeline.decentralized.runner import make_schedule
 from pipeline.results import Results
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _runs(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -34,52 +39,92 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
     return {run for run in before if run in after and before[run] != after[run]}
 
 
+def _paper() -> dict[str, Any]:
+    return section("consensus", yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["consensus"])
+
+
 # ------------------------------------------------------------------------------------------ run table
 
+ARMS = {1: ("dec", "ctrl0.5", "ctrl0.25"), 2: ("dec", "ctrl0.5", "ctrl0.25"), 3: ("dec",)}
 
-def test_runs_are_typed_specs_with_todays_ids() -> None:
+
+def test_runs_are_typed_specs_with_derived_ids() -> None:
     table = _runs()
-    scale = [f"scale_{a}_n{n}_s{i}" for n in (8, 16, 32) for a in ("allreduce", "ring") for i in range(3)]
-    phase = [f"phase{k}_n16_s{i}" for k in (1, 2, 3) for i in range(3)]
-    assert list(table) == [*scale, *phase, "quadratic"]
-    assert {type(spec) for spec in table.values()} == {ScaleRun, PhaseRun, QuadraticRun}
-    assert "pipeline/decentralized/runner.py" in studies.code_paths("consensus")
+    tune = [f"tune_allreduce_n{n}_lr{lr}" for n in (8, 16, 32) for lr in ("0.01", "0.02", "0.04")]
+    scale = [f"scale_{a}_n{n}_s{i}" for n in (8, 16, 32) for a in ("allreduce", "ring") for i in range(5)]
+    phase = [f"phase{k}_{arm}_n16_s{i}" for k, arms in ARMS.items() for arm in arms for i in range(5)]
+    assert list(table) == [*tune, *scale, *phase, "quadratic"]
+    assert {type(spec) for spec in table.values()} == {TuneRun, ScaleRun, PhaseRun, QuadraticRun}
+    assert {"pipeline/decentralized/runner.py", "pipeline/decentralized/tuning.py"} <= set(
+        studies.code_paths("consensus")
+    )
     assert studies.has_theory("consensus")
-    assert studies.datasets("consensus", section("consensus")) == ["mnist1d"]
-    fractions = {spec.phase: spec.control_fractions for spec in table.values() if isinstance(spec, PhaseRun)}
-    assert fractions == {1: (0.5, 0.25), 2: (), 3: (0.5, 0.25)}  # control arms only in control_phases
+    assert studies.datasets("consensus", section("consensus")) == ["mnist1d_large"]
     ring = table["scale_ring_n32_s2"]
-    assert (ring.algorithm, ring.n_workers, ring.seed_index, ring.training.steps) == ("ring", 32, 2, 300)
+    assert (ring.algorithm, ring.n_workers, ring.seed_index, ring.training.steps) == ("ring", 32, 2, 1200)
+    assert ring.lrs == (0.01, 0.02, 0.04)
+    snapshots = {run for run, spec in table.items() if getattr(spec, "snapshots", False)}
+    assert snapshots == {run for run in [*tune, *scale] if "_n16_" in run}  # the phase runs start there
+    controlled = {run: spec.max_rounds for run, spec in table.items() if isinstance(spec, PhaseRun)}
+    assert {run for run, rounds in controlled.items() if rounds is not None} == {
+        run for run in phase if "_ctrl" in run
+    }
+
+
+def test_every_run_needs_what_it_reads_and_comes_after_it() -> None:
+    table = _runs()
+    assert table["scale_ring_n32_s2"].needs() == tuple(
+        f"tune_allreduce_n32_lr{lr}" for lr in ("0.01", "0.02", "0.04")
+    )
+    assert table["phase1_dec_n16_s3"].needs() == ("scale_ring_n16_s3", "scale_allreduce_n16_s3")
+    assert table["phase1_ctrl0.25_n16_s3"].needs() == ("phase1_dec_n16_s3", "scale_allreduce_n16_s3")
+    assert table["phase2_ctrl0.5_n16_s1"].needs() == ("scale_allreduce_n16_s1", "phase2_dec_n16_s1")
+    assert table["phase3_dec_n16_s0"].needs() == ("scale_allreduce_n16_s0",)
+    order = list(table)
+    for run, spec in table.items():
+        assert all(order.index(need) < order.index(run) for need in spec.needs()), run
 
 
 def test_spec_json_round_trips() -> None:
-    for spec in _runs().values():
-        assert studies.spec_from_dict("consensus", json.loads(json.dumps(spec.to_dict()))) == spec
+    for overrides in ({}, {"warmup_from": 0.0, "lr_scaling": "linear", "epochs": 3.0}):
+        for spec in _runs(overrides).values():
+            assert studies.spec_from_dict("consensus", json.loads(json.dumps(spec.to_dict()))) == spec
 
 
-def test_changing_phase_workers_changes_only_phase_specs() -> None:
-    base, after = _runs(), _runs({"phase_workers": 32})
-    phase = {run for run, spec in base.items() if isinstance(spec, PhaseRun)}
-    assert set(base) - set(after) == phase  # their ids name n
-    assert set(after) - set(base) == {run.replace("_n16_", "_n32_") for run in phase}
-    assert all(after[run] == spec for run, spec in base.items() if run not in phase)
-
-
-def test_adding_a_seed_adds_only_its_specs() -> None:
+def test_adding_a_seed_leaves_existing_specs_equal() -> None:
     base, after = _runs({"seeds": 3}), _runs({"seeds": 4})
     added = set(after) - set(base)
     assert added == {run for run, spec in after.items() if getattr(spec, "seed_index", None) == 3}
-    assert len(added) == 3 * 2 + 3
+    assert len(added) == 3 * 2 + 7  # a scale run of each (n, algorithm), a phase run of each arm
     assert all(after[run] == spec for run, spec in base.items())
 
 
 def test_changing_one_key_changes_exactly_the_specs_that_read_it() -> None:
     base = _runs()
+    phase = {run for run, spec in base.items() if isinstance(spec, PhaseRun)}
+    training_runs = set(base) - {"quadratic"}
     assert _changed(base, _runs({"quadratic": {"chains": 128}})) == {"quadratic"}
-    controlled = {run for run, spec in base.items() if isinstance(spec, PhaseRun) and spec.phase in (1, 3)}
-    assert _changed(base, _runs({"control_fractions": [0.5]})) == controlled
-    assert _changed(base, _runs({"control_phases": [1]})) == {r for r in controlled if r.startswith("phase3")}
-    assert _changed(base, _runs({"lr": 0.05})) == set(base) - {"quadratic"}
+    assert _changed(base, _runs({"max_rounds": 20})) == {run for run in phase if "_ctrl" in run}
+    assert _changed(base, _runs({"momentum": 0.5})) == training_runs
+    fewer = _runs({"control_fractions": [0.5]})  # the ctrl0.25 arms go, nothing else changes
+    assert set(base) - set(fewer) == {run for run in phase if "_ctrl0.25_" in run} and not _changed(
+        base, fewer
+    )
+    middle = _runs({"control_phases": [1]})
+    assert set(base) - set(middle) == {run for run in phase if run.startswith("phase2_ctrl")}
+    grid = _runs({"lrs": [0.02, 0.04]})  # the grid: its tuning runs, and every run that reads the choice
+    assert set(base) - set(grid) == {f"tune_allreduce_n{n}_lr0.01" for n in (8, 16, 32)}
+    assert _changed(base, grid) == {
+        run for run, spec in base.items() if isinstance(spec, ScaleRun | PhaseRun)
+    }
+    moved = _runs({"phase_workers": 32})
+    assert set(base) - set(moved) == phase  # their ids name n
+    snapshots = {
+        run
+        for run, spec in base.items()
+        if isinstance(spec, TuneRun | ScaleRun) and spec.n_workers in (16, 32)
+    }
+    assert _changed(base, moved) == snapshots  # the snapshots move from n = 16 to n = 32
 
 
 def test_relations_between_keys_are_checked() -> None:
@@ -91,21 +136,74 @@ def test_relations_between_keys_are_checked() -> None:
         section("consensus", {"control_phases": [1, 1]})  # the schema: distinct phases
     with pytest.raises(ConfigError, match="n_workers"):
         section("consensus", {"n_workers": [8, 8]})
+    with pytest.raises(ConfigError, match="phase_workers"):
+        _runs({"phase_workers": 12})
+    with pytest.raises(ConfigError, match="lrs"):
+        _runs({"lrs": [0.05, 0.05]})
+
+
+# ------------------------------------------------------------------ warm-up, lr and epochs at every scale
+
+
+@pytest.mark.parametrize("scale", ["default", "paper"])
+def test_the_schedule_starts_at_the_configured_warmup_lr(scale: str) -> None:
+    """The engine spec of every training run forwards warmup_from: lr(step 0) is the configured start."""
+    cfg = section("consensus") if scale == "default" else _paper()
+    shape = (40,) if scale == "default" else (3, 32, 32)
+    for spec in studies.runs("consensus", cfg).values():
+        if isinstance(spec, QuadraticRun):
+            continue
+        steps = training.resolve_steps(spec.training, spec.n_workers, 50_000)
+        lr = spec.lr if isinstance(spec, TuneRun) else spec.lrs[-1]
+        schedule = make_schedule(training.engine_spec(spec.training, spec.n_workers, lr, steps, shape))
+        assert schedule.lr_at(0) == cfg["warmup_from"]
+        warmup = round(cfg["warmup_fraction"] * steps)
+        assert warmup > 0 and schedule.lr_at(warmup) == pytest.approx(lr)
+    no_ramp = _runs({"warmup_from": 0.0})["tune_allreduce_n8_lr0.04"]
+    engine = training.engine_spec(no_ramp.training, 8, 0.1, 1200, (40,))
+    assert engine["warmup_from"] is None and make_schedule(engine).lr_at(0) == 0.1
+
+
+def test_paper_scale_follows_the_papers_lr_rule_and_epochs() -> None:
+    """lr 0.05·n (0.8, 1.6, 3.2 for n = 16, 32, 64; no MNIST-1D value), 300 epochs of batch 32 per worker
+    on the 50,000 CIFAR-10 images (fewer steps for larger n), a 5-epoch warm-up from 0.1."""
+    cfg = _paper()
+    assert {n: lr_grid(cfg, n) for n in cfg["n_workers"]} == {16: (0.8,), 32: (1.6,), 64: (3.2,)}
+    table = studies.runs("consensus", cfg)
+    tune = {spec.n_workers: spec for spec in table.values() if isinstance(spec, TuneRun)}
+    steps = {n: training.resolve_steps(spec.training, n, 50_000) for n, spec in tune.items()}
+    assert steps == {16: 300 * 97, 32: 300 * 48, 64: 300 * 24}
+    assert round(cfg["warmup_fraction"] * steps[16]) == 5 * 97
+    t = tune[16].training
+    assert (t.dataset, t.normalise, t.augment, t.model["name"], t.model["groups"]) == (
+        "cifar10",
+        "cifar10",
+        "crop_flip",
+        "resnet20",
+        2,
+    )
+    assert (t.momentum, t.weight_decay, t.batch_size, t.milestones) == (0.9, 1e-4, 32, (0.5, 0.75))
+    assert sorted(cfg["control_phases"]) == [1, 2, 3]
 
 
 # ------------------------------------------------------------------------------- a tiny run of each kind
 
 TINY: dict[str, Any] = {
     "dataset": "digits",
+    "valid_size": 200,
     "model": {"name": "small_cnn", "width": 2},
     "n_workers": [2, 4],
     "phase_workers": 4,
+    "lrs": [0.05, 0.2],
+    "warmup_fraction": 0.25,
+    "warmup_from": 0.01,
     "steps": 8,
-    "seeds": 1,
+    "seeds": 2,
     "control_phases": [1],
     "control_fractions": [0.5],
     "max_rounds": 4,
-    "eval_every": 0,
+    "eval_every": 4,
+    "score_evals": 2,
     "checkpoint_every": 4,
     "quadratic": {"n_workers": 8, "gossip_rounds": [1, 2], "steps": 300, "burn_in": 50, "chains": 8},
 }
@@ -117,47 +215,96 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Results:
     return execute_all("consensus", TINY, tmp_path_factory.mktemp("consensus"))
 
 
-def test_tiny_runs_record_their_arms(tiny: Results) -> None:
-    seed = derive_seed(0, "consensus", 0) % 2**31
-    assert run_seed(0, 0) == seed
-    ring = tiny.metrics(tiny.one(ScaleRun, algorithm="ring", n_workers=4))
-    assert (ring["algorithm"], ring["n_workers"], ring["seed"], ring["steps"]) == ("dsgdm_n", 4, seed, 8)
-    assert {"xi_mean_phase1", "xi_mean_phase3", "gossip_rounds_mean_phase1"} <= set(ring)
-    allreduce = tiny.metrics(tiny.one(ScaleRun, algorithm="allreduce", n_workers=2))
-    assert allreduce["algorithm"] == "allreduce_sgdm_n" and allreduce["xi_mean_phase1"] == pytest.approx(0.0)
-    phase1 = tiny.metrics(tiny.one(PhaseRun, phase=1))
-    assert set(phase1["arms"]) == {"dec", "ctrl0.5"} and phase1["seed"] == seed
-    assert phase1["xi_reference"] == phase1["arms"]["dec"]["xi_mean_phase1"] > 0
-    assert phase1["arms"]["ctrl0.5"]["target_xi"] == pytest.approx(0.5 * phase1["xi_reference"])
-    assert phase1["arms"]["ctrl0.5"]["gossip_rounds_mean_phase1"] > 1  # control gossips more
-    assert set(tiny.metrics(tiny.one(PhaseRun, phase=2))["arms"]) == {"dec"}
-    history = tiny.history(tiny.one(PhaseRun, phase=1))
-    assert set(history["arm"]) == {"dec", "ctrl0.5"} and len(history) == 2 * 8
-    assert (tiny.run_dir(tiny.one(PhaseRun, phase=1)) / "ctrl0.5.pt").exists()
+def _by_id(results: Results, run: str) -> dict[str, Any]:
+    (spec,) = [spec for spec in results if spec.id == run]
+    return results.metrics(spec)
+
+
+def _history(results: Results, run: str) -> pd.DataFrame:
+    (spec,) = [spec for spec in results if spec.id == run]
+    return results.history(spec)
+
+
+def test_tiny_tuning_chooses_on_validation_and_reuses_the_first_seed(tiny: Results) -> None:
+    scores = {
+        lr: _by_id(tiny, f"tune_allreduce_n4_lr{lr:g}")["score_valid_local_accuracy"] for lr in (0.05, 0.2)
+    }
+    assert all(0.0 <= s <= 1.0 for s in scores.values())
+    best = max(scores, key=lambda lr: (scores[lr], -list(scores).index(lr)))
+    first = _by_id(tiny, "scale_allreduce_n4_s0")
+    assert first["lr"] == best and first["reused"] == f"tune_allreduce_n4_lr{best:g}"
+    assert first["score_test_local_accuracy"] == _by_id(tiny, first["reused"])["score_test_local_accuracy"]
+    assert first["lr_scores"] == {f"{lr:g}": s for lr, s in scores.items()}
+    run_dir = tiny.run_dir(next(s for s in tiny if s.id == "scale_allreduce_n4_s0"))
+    assert (run_dir / "train_phase2.pt").exists() and (run_dir / "train_phase3.pt").exists()
+    second = _by_id(tiny, "scale_allreduce_n4_s1")
+    assert second["lr"] == best and "reused" not in second and second["seed"] == training.run_seed(0, 1)
+    ring = _by_id(tiny, "scale_ring_n4_s0")
+    assert (ring["algorithm"], ring["lr"], ring["seed"]) == (
+        "dsgdm_n",
+        best,
+        derive_seed(0, "consensus", 0) % 2**31,
+    )
+    assert ring["xi_mean_phase1"] > 0 and first["xi_mean_phase1"] == pytest.approx(0.0)
+    assert "score_valid_local_accuracy" not in ring  # only tuning runs evaluate the validation split
+    for run in ("tune_allreduce_n2_lr0.05", "scale_ring_n4_s0", "scale_allreduce_n4_s1"):
+        history = _history(tiny, run)
+        assert history["train_lr"].iloc[0] == 0.01  # the configured warm-up start, at every run
+        assert history.loc[history["step"] == 3, "train_lr"].item() == pytest.approx(_by_id(tiny, run)["lr"])
+
+
+def test_tiny_phase_runs_start_from_their_parents_and_control_gossips(tiny: Results) -> None:
+    ring, allreduce = _history(tiny, "scale_ring_n4_s0"), _history(tiny, "scale_allreduce_n4_s0")
+    dec1 = _history(tiny, "phase1_dec_n4_s0")
+    assert _by_id(tiny, "phase1_dec_n4_s0")["started_from"] == "scale_ring_n4_s0"
+    assert np.array_equal(dec1["train_loss"].iloc[:4], ring["train_loss"].iloc[:4])  # the ring up to phase 2
+    assert (dec1["train_xi_sq"].iloc[4:] == 0).all()  # all-reduce after phase 1
+    dec2 = _history(tiny, "phase2_dec_n4_s1")
+    assert _by_id(tiny, "phase2_dec_n4_s1")["started_from"] == "scale_allreduce_n4_s1"
+    assert np.array_equal(
+        dec2["train_loss"].iloc[:4], _history(tiny, "scale_allreduce_n4_s1")["train_loss"].iloc[:4]
+    )
+    assert (dec2["train_xi_sq"].iloc[:4] == 0).all() and (dec2["train_xi_sq"].iloc[4:6] > 0).all()
+    assert _by_id(tiny, "phase3_dec_n4_s0")["started_from"] == "scale_allreduce_n4_s0"
+    assert len(allreduce) == 8
+    ctrl = _by_id(tiny, "phase1_ctrl0.5_n4_s0")
+    dec = _by_id(tiny, "phase1_dec_n4_s0")
+    assert ctrl["started_from"] == "initialisation" and ctrl["reference_run"] == "phase1_dec_n4_s0"
+    assert ctrl["xi_reference"] == dec["xi_max_phase1"] > 0
+    assert ctrl["target_xi"] == pytest.approx(0.5 * dec["xi_max_phase1"])
+    history = _history(tiny, "phase1_ctrl0.5_n4_s0")
+    phase1 = history[history["step"] <= 4]
+    held = (np.sqrt(phase1["train_xi_sq"]) <= ctrl["target_xi"] * (1 + 1e-6)) | (
+        phase1["train_gossip_rounds"] == 4
+    )
+    assert held.all()  # every step of the phase ends at the target or at max_rounds
+    assert ctrl["gossip_rounds_mean_phase1"] > dec["gossip_rounds_mean_phase1"] == 1.0
+
+
+def test_tiny_quadratic_theory_claims_and_figures(tiny: Results, tmp_path: Path) -> None:
+    from analysis import consensus as figures
+
     quadratic = tiny.metrics(tiny.one(QuadraticRun))
     assert [r["gossip_rounds"] for r in quadratic["records"]] == [1, 2]
     assert quadratic["records"][0]["closed_form"] > quadratic["records"][1]["closed_form"]
-    theory = tiny.theory
-    assert theory["spectral_gaps"].keys() == {"ring_n2", "ring_n4", "ring_n16"}
-
-
-def test_claims_and_figures_of_the_tiny_runs(tiny: Results, tmp_path: Path) -> None:
-    from analysis import consensus as figures
-
+    assert tiny.theory["spectral_gaps"].keys() == {"ring_n2", "ring_n4", "ring_n16"}
     rows = {row.claim_id: row for row in claims_of.claims(tiny)}
     assert list(rows) == CLAIM_IDS
-    accuracy = {
-        (spec.algorithm, spec.n_workers): tiny.metrics(spec)["test_local_accuracy"]
-        for spec in tiny.select(ScaleRun)
-    }
-    gaps = [accuracy[("allreduce", n)] - accuracy[("ring", n)] for n in (2, 4)]
+    gaps = [
+        _by_id(tiny, f"scale_allreduce_n{n}_s{i}")["score_test_local_accuracy"]
+        - _by_id(tiny, f"scale_ring_n{n}_s{i}")["score_test_local_accuracy"]
+        for i in range(2)
+        for n in (4, 2)
+    ]
     growth = rows["gap_grows_with_n"]
-    assert growth.estimate == pytest.approx(100 * (gaps[1] - gaps[0])) and growth.n == 1
-    assert growth.verdict == "inconclusive"  # one seed: no interval
+    assert growth.estimate == pytest.approx(100 * np.mean([gaps[0] - gaps[1], gaps[2] - gaps[3]]))
+    assert growth.n == 2 and growth.verdict == "inconclusive"  # fewer than 3 seeds
     assert rows["quadratic_more_gossip_less_xi"].verdict == "holds"
     figures.plot(tiny, tmp_path)
     for stem in figures.CAPTIONS:
         assert (tmp_path / f"{stem}.png").stat().st_size > 0
+    with pytest.raises(TypeError):
+        study.execute(object(), context(tiny, tiny.one(QuadraticRun)))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ claims from numbers
@@ -178,10 +325,10 @@ KINDS = {claim_id: "reproduction" for claim_id in CLAIM_IDS[:5]} | {
 }
 ALLREDUCE = 0.90  # every n and seed
 RING = {4: [0.88, 0.881, 0.879], 8: [0.85, 0.852, 0.848], 16: [0.80, 0.79, 0.81]}  # per seed
-ARMS = {
-    1: {"dec": [0.80, 0.81, 0.79], "ctrl0.5": [0.84, 0.85, 0.83], "ctrl0.25": [0.87, 0.875, 0.865]},
-    2: {"dec": [0.86, 0.861, 0.859]},
-    3: {"dec": [0.89, 0.891, 0.889], "ctrl0.5": [0.89, 0.891, 0.889], "ctrl0.25": [0.895, 0.896, 0.894]},
+PHASE_ARMS = {
+    1: {"dec": [0.80, 0.81, 0.79], "ctrl0.5": [0.84, 0.85, 0.83], "ctrl0.25": [0.87, 0.88, 0.86]},
+    2: {"dec": [0.86, 0.861, 0.859], "ctrl0.5": [0.862, 0.863, 0.861], "ctrl0.25": [0.865, 0.866, 0.864]},
+    3: {"dec": [0.89, 0.891, 0.889]},
 }
 XI_DROP = [0.1, 0.12, 0.08]  # Ξ after / before each decay, per seed
 
@@ -196,7 +343,7 @@ def _xi_history(drop: float, steps: int = 40) -> pd.DataFrame:
 def _write(
     root: Path,
     ring: dict[int, list[float]] = RING,
-    arms: dict[int, dict[str, list[float]]] = ARMS,
+    arms: dict[int, dict[str, list[float]]] = PHASE_ARMS,
     xi_drop: list[float] = XI_DROP,
     quadratic_error: float = 0.01,
     quadratic_stderr: float = 1e-4,
@@ -205,23 +352,31 @@ def _write(
 ) -> Results:
     """Fake records of every run of CLAIM_CFG (with ``overrides``): the numbers claims and figures read.
 
-    A run whose id is in ``diverged`` is recorded as diverged (no test accuracy)."""
+    A run whose id is in ``diverged`` is recorded as diverged (no score)."""
     results = study_results("consensus", {**CLAIM_CFG, **overrides}, root)
     for spec in results:
-        if isinstance(spec, ScaleRun):
+        metrics: dict[str, Any]
+        if isinstance(spec, TuneRun):
+            metrics = {"score_valid_local_accuracy": 0.9 - abs(spec.lr - 0.05), "lr": spec.lr}
+            history = _xi_history(1.0).assign(train_xi_sq=0.0)
+        elif isinstance(spec, ScaleRun):
             s = spec.seed_index
             accuracy = ALLREDUCE if spec.algorithm == "allreduce" else ring[spec.n_workers][s]
-            metrics: dict[str, Any] = {"test_local_accuracy": accuracy, "n_workers": spec.n_workers}
+            metrics = {"score_test_local_accuracy": accuracy, "n_workers": spec.n_workers, "lr": 0.05}
+            metrics |= {"steps": 40, "boundaries": [20, 30]}
             if spec.id in diverged:
                 metrics = {"diverged": 1.0, "diverged_at_step": 5.0, "n_workers": spec.n_workers}
-            history = _xi_history(xi_drop[s]).assign(arm=spec.algorithm)
+            history = _xi_history(xi_drop[s])
         elif isinstance(spec, PhaseRun):
-            values = {arm: {"test_local_accuracy": v[spec.seed_index]} for arm, v in arms[spec.phase].items()}
-            for arm in values:
-                if arm != "dec":
-                    values[arm]["target_xi"] = float(arm.removeprefix("ctrl"))
-            metrics = {"n_workers": spec.n_workers, "phase": spec.phase, "arms": values, "xi_reference": 1.0}
-            history = pd.concat([_xi_history(0.1).assign(arm=arm) for arm in values], ignore_index=True)
+            metrics = {
+                "score_test_local_accuracy": arms[spec.phase][spec.arm][spec.seed_index],
+                f"gossip_rounds_mean_phase{spec.phase}": 1.0
+                if spec.fraction is None
+                else 1.0 / spec.fraction,
+            }
+            if spec.fraction is not None:
+                metrics["target_xi"] = spec.fraction
+            history = _xi_history(0.1)
         else:
             records = [
                 {
@@ -260,15 +415,14 @@ def test_claims_hold_on_good_numbers(tmp_path: Path) -> None:
     assert all(row.n == 3 for claim_id, row in rows.items() if KINDS[claim_id] == "reproduction")
     assert rows["gap_grows_with_n"].estimate == pytest.approx(np.mean([8.0, 9.1, 6.9]))
     assert rows["phase1_control_recovers_half"].estimate == pytest.approx(7.0 / 10.0)
-    assert rows["control_first_beats_last"].estimate == pytest.approx(7.0 - 0.5)
+    assert rows["control_first_beats_last"].estimate == pytest.approx(7.0 - 0.5)  # phase 1 vs phase 2
     assert rows["phase1_gap_exceeds_phase3"].estimate == pytest.approx(9.0)
     assert rows["xi_drops_at_lr_decay"].estimate == pytest.approx(np.exp(np.mean(np.log(XI_DROP))))
     assert rows["quadratic_closed_form_matches"].estimate == pytest.approx(0.01)
     assert rows["quadratic_more_gossip_less_xi"].estimate == 0
-    assert (
-        "n = 16" in rows["gap_grows_with_n"].claim
-        and "0.25·Ξ_ref" in rows["phase1_control_recovers_half"].claim
-    )
+    assert "n = 16" in rows["gap_grows_with_n"].claim
+    assert "0.25·Ξ_max" in rows["phase1_control_recovers_half"].claim
+    assert "phase 2" in rows["control_first_beats_last"].claim
     for row in rows.values():
         assert row.ci_low <= row.estimate <= row.ci_high, row
         assert row.evidence.startswith("figures/smoke/consensus/")
@@ -278,30 +432,38 @@ def test_claims_hold_on_good_numbers(tmp_path: Path) -> None:
         assert "papers/" not in row.paper_source + row.note + row.claim and "§" not in row.paper_source
 
 
+def test_the_decay_windows_are_past_the_transient() -> None:
+    """The second half of each phase: a Ξ spike right after a decay does not enter the comparison."""
+    assert claims_of.decay_windows(40, [20, 30]) == [((11, 20), (26, 30)), ((26, 30), (36, 40))]
+    assert claims_of.phase_spans(1200, [600, 900]) == [(1, 600), (601, 900), (901, 1200)]
+
+
 STRADDLE = {
     "gap_grows_with_n": {"ring": {**RING, 16: [0.90, 0.86, 0.89]}},  # growth −2, +2.1, −1.1 points
     "phase1_control_recovers_half": {
-        "arms": {**ARMS, 1: {**ARMS[1], "ctrl0.25": [0.87, 0.81, 0.835]}}  # recovered 0.7, 0.0, 0.45
+        "arms": {**PHASE_ARMS, 1: {**PHASE_ARMS[1], "ctrl0.25": [0.87, 0.81, 0.835]}}  # 0.7, 0.0, 0.45
     },
     "control_first_beats_last": {
-        "arms": {**ARMS, 1: {**ARMS[1], "ctrl0.25": [0.83, 0.80, 0.80]}}  # gain1 − gain3 = 2.5, −1.5, 0.5
+        "arms": {**PHASE_ARMS, 1: {**PHASE_ARMS[1], "ctrl0.25": [0.83, 0.80, 0.80]}}  # 2.5, −1.5, 0.5
     },
     "phase1_gap_exceeds_phase3": {
-        "arms": {**ARMS, 3: {**ARMS[3], "dec": [0.82, 0.79, 0.80]}}  # 2, −2, 1 points
+        "arms": {**PHASE_ARMS, 3: {"dec": [0.82, 0.79, 0.80]}}  # 2, −2, 1 points
     },
     "xi_drops_at_lr_decay": {"xi_drop": [0.3, 0.7, 0.5]},
     "quadratic_closed_form_matches": {"quadratic_error": 0.04, "quadratic_stderr": 0.01},
 }
 OTHER_SIDE = {
     "gap_grows_with_n": {"ring": {**RING, 16: [0.895, 0.90, 0.897]}},  # the gap shrinks on every seed
-    "phase1_control_recovers_half": {"arms": {**ARMS, 1: {**ARMS[1], "ctrl0.25": [0.81, 0.815, 0.805]}}},
-    "control_first_beats_last": {"arms": {**ARMS, 3: {**ARMS[3], "ctrl0.25": [0.99, 0.991, 0.989]}}},
-    "phase1_gap_exceeds_phase3": {"arms": {**ARMS, 3: {**ARMS[3], "dec": [0.70, 0.71, 0.69]}}},
+    "phase1_control_recovers_half": {
+        "arms": {**PHASE_ARMS, 1: {**PHASE_ARMS[1], "ctrl0.25": [0.81, 0.815, 0.805]}}
+    },
+    "control_first_beats_last": {
+        "arms": {**PHASE_ARMS, 2: {**PHASE_ARMS[2], "ctrl0.25": [0.99, 0.991, 0.989]}}
+    },
+    "phase1_gap_exceeds_phase3": {"arms": {**PHASE_ARMS, 3: {"dec": [0.70, 0.71, 0.69]}}},
     "xi_drops_at_lr_decay": {"xi_drop": [0.9, 0.95, 0.85]},
     "quadratic_closed_form_matches": {"quadratic_error": 0.2},
 }
-
-
 COUPLED = {  # claims that read the numbers a scenario changes
     "phase1_control_recovers_half": {"control_first_beats_last"},
     "control_first_beats_last": {"phase1_control_recovers_half"},
@@ -356,12 +518,11 @@ def test_a_diverged_run_is_excluded_and_said_so(tmp_path: Path) -> None:
     assert rows["phase1_control_recovers_half"].verdict == "holds"  # phase runs are unaffected
 
 
-def test_without_an_all_reduce_run_of_phase_workers_the_phase_claims_are_inconclusive(tmp_path: Path) -> None:
-    """phase_workers outside n_workers: no all-reduce reference and no ring Ξ curve at that n (NaN)."""
-    rows = _rows(tmp_path, phase_workers=6)
-    for claim_id in ("phase1_control_recovers_half", "xi_drops_at_lr_decay"):
-        assert math.isnan(rows[claim_id].estimate) and rows[claim_id].verdict == "inconclusive"
-    assert rows["control_first_beats_last"].verdict == "holds"
+def test_one_control_phase_leaves_the_phase_comparison_undefined(tmp_path: Path) -> None:
+    rows = _rows(tmp_path, control_phases=[1])
+    assert math.isnan(rows["control_first_beats_last"].estimate)
+    assert rows["control_first_beats_last"].verdict == "inconclusive"
+    assert rows["phase1_control_recovers_half"].verdict == "holds"
 
 
 def test_figures_from_records_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -384,9 +545,12 @@ def test_figures_from_records_only(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         assert (out / f"{stem}.png").stat().st_size > 0
         assert (out / f"{stem}.pdf").stat().st_size > 0
     everything = " ".join(t for stem in texts for t in texts[stem])
-    for raw in ("ctrl0.25", "ctrl0.5", "dsgdm_n", "allreduce_sgdm_n", "scale_ring"):
+    for raw in ("ctrl0.25", "ctrl0.5", "dsgdm_n", "allreduce_sgdm_n", "scale_ring", "tune_"):
         assert raw not in everything, raw
-    entries = {t for stem in texts for t in texts[stem]}
-    assert not entries & {"controlled", "setting", "True", "False", "arm"}  # no raw seaborn legend
-    assert {"Ξ ≤ 0.5·Ξ_ref", "Ξ ≤ 0.25·Ξ_ref", "uncontrolled"} <= set(texts["xi_curves"])
+    assert {"Ξ ≤ 0.5·Ξ_max", "Ξ ≤ 0.25·Ξ_max", "uncontrolled"} <= set(texts["xi_curves"])
     assert style.ACCURACY_LABEL in texts["accuracy_vs_n"]
+    table = pd.read_csv(out / "phase_table.csv")
+    phase1 = table[(table["phase"] == 1) & (table["target"] == "0.25·Ξ_max")].iloc[0]
+    assert phase1["delta_points"] == pytest.approx(-3.0) and phase1[
+        "gossip_rounds_per_step"
+    ] == pytest.approx(4.0)

@@ -26,7 +26,7 @@ STL10_SETTINGS = {
     "steps": 2,
     "track_every": 1,
     "track_top_k": 4,
-    "align_top_k": 2,
+    "align_rel_eig": 0.05,
     "proj_hidden": 8,
     "proj_dim": 4,
     "pred_hidden": 8,

@@ -17,7 +17,14 @@ from pipeline import studies
 from pipeline.core.config import ConfigError, section
 from pipeline.directpred import claims as claims_of
 from pipeline.directpred import study
-from pipeline.directpred.runs import CollapseRun, EigenmodesRun, LinearFlowRun, SSLRun
+from pipeline.directpred.runs import (
+    BaselineRun,
+    CollapseRun,
+    EigenmodesRun,
+    LinearAblationRun,
+    LinearFlowRun,
+    SSLRun,
+)
 from pipeline.results import Results
 
 TINY: dict[str, Any] = {
@@ -30,6 +37,8 @@ TINY: dict[str, Any] = {
         "threshold_steps": 3000,
         "threshold_dt": 0.05,
         "record_every": 100,
+        "ablation_seeds": 3,
+        "ablation_alpha_ps": [10.0],
     },
     "sweeps": {
         "t_max": 40.0,
@@ -57,9 +66,12 @@ TINY: dict[str, Any] = {
         "probe_iters": 30,
         "checkpoint_every": 4,
         "probe_weight_decays": [1.0e-3],
+        "ablation_variants": [],
     },
 }
-SIMULATIONS = ["linear_flow", "collapse", "eigenmodes"]
+ABLATIONS = ["linear_ablation_s0", "linear_ablation_s1", "linear_ablation_s2"]
+SIMULATIONS = ["linear_flow", "linear_flow_regular", *ABLATIONS, "collapse", "eigenmodes"]
+BASELINES = ["digits_untrained_s0", "digits_pixels"]
 
 
 def _table(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -87,14 +99,19 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
 
 def test_run_ids_and_spec_types() -> None:
     table = _table(TINY)
-    assert list(table) == [*SIMULATIONS, "digits_byol_linear_s0", "digits_byol_directpred_s0"]
+    assert list(table) == [*SIMULATIONS, "digits_byol_linear_s0", "digits_byol_directpred_s0", *BASELINES]
     assert [type(spec) for spec in table.values()] == [
         LinearFlowRun,
+        LinearFlowRun,
+        *[LinearAblationRun] * 3,
         CollapseRun,
         EigenmodesRun,
         SSLRun,
         SSLRun,
+        BaselineRun,
+        BaselineRun,
     ]
+    assert [spec.symmetric for spec in table.values() if isinstance(spec, LinearFlowRun)] == [True, False]
     assert studies.datasets("directpred", section("directpred", TINY)) == ["digits"]
     spec = table["digits_byol_directpred_s0"]
     assert (spec.dataset, spec.method, spec.variant, spec.seed_index) == ("digits", "byol", "directpred", 0)
@@ -111,29 +128,31 @@ def test_specs_round_trip_through_json() -> None:
 
 def test_default_ids_are_dataset_method_variant_seed() -> None:
     table = _table({"ssl": {"methods": ["byol", "simsiam"]}})
-    ssl = [run for run in table if run not in SIMULATIONS]
-    assert len(ssl) == 2 * 4 * 3
-    assert ssl[:4] == [
-        "fashion_mnist_byol_linear_s0",
-        "fashion_mnist_byol_linear_s1",
-        "fashion_mnist_byol_linear_s2",
-        "fashion_mnist_byol_twolayer_s0",
+    ssl = [run for run, spec in table.items() if isinstance(spec, SSLRun)]
+    seeds = section("directpred")["ssl"]["seeds"]
+    assert len(ssl) == 2 * 3 * seeds
+    assert ssl[: seeds + 1] == [f"fashion_mnist_byol_linear_s{k}" for k in range(seeds)] + [
+        "fashion_mnist_byol_twolayer_s0"
     ]
-    assert ssl[-1] == "fashion_mnist_simsiam_directpred_freq5_s2"
+    assert ssl[-1] == f"fashion_mnist_simsiam_directpred_s{seeds - 1}"
+    baselines = [run for run, spec in table.items() if isinstance(spec, BaselineRun)]
+    assert baselines == [f"fashion_mnist_untrained_s{k}" for k in range(seeds)] + ["fashion_mnist_pixels"]
 
 
 def test_ssl_steps_re_run_exactly_the_ssl_runs() -> None:
     base = _table(TINY)
     changed = _table(_with(TINY, "ssl", steps=9))
     assert list(changed) == list(base)
-    assert _changed(base, changed) == [run for run in base if run not in SIMULATIONS]
-    assert all(type(base[run]) is SSLRun for run in _changed(base, changed))
+    assert _changed(base, changed) == [run for run, spec in base.items() if isinstance(spec, SSLRun)]
 
 
 def test_linear_eta_re_runs_the_simulations_and_no_ssl_run() -> None:
     base = _table(TINY)
     assert _changed(base, _table(_with(TINY, "linear", eta=0.05))) == SIMULATIONS
     assert _changed(base, _table(_with(TINY, "linear", collapse_eta=0.3))) == ["collapse"]
+    assert _changed(base, _table(_with(TINY, "linear", ablation_alpha_ps=[5.0]))) == ABLATIONS
+    more = _table(_with(TINY, "linear", ablation_seeds=4))
+    assert [run for run in more if run not in base] == ["linear_ablation_s3"] and not _changed(base, more)
     assert _changed(base, _table(_with(TINY, "sweeps", p0=0.3))) == ["eigenmodes"]
     assert _changed(base, _table(_with(TINY, "theory", eta=0.05))) == []
 
@@ -142,8 +161,10 @@ def test_adding_a_seed_adds_its_runs_and_leaves_the_others_equal() -> None:
     three = _table({"ssl": {"seeds": 3}})
     four = _table({"ssl": {"seeds": 4}})
     added = [run for run in four if run not in three]
-    variants = ("linear", "twolayer", "directpred", "directpred_freq5")
-    assert added == [f"fashion_mnist_byol_{variant}_s3" for variant in variants]
+    variants = ("linear", "twolayer", "directpred")
+    assert added == [f"fashion_mnist_byol_{variant}_s3" for variant in variants] + [
+        "fashion_mnist_untrained_s3"
+    ]
     assert all(four[run] == spec for run, spec in three.items())
     assert all(four[run].seed_index == 3 for run in added)
 
@@ -154,13 +175,21 @@ def test_a_per_dataset_override_re_runs_only_that_dataset() -> None:
     override = _table({"ssl": {**two["ssl"], "per_dataset": {"digits": {"steps": 50}}}})
     assert list(override) == list(base)
     changed = _changed(base, override)
-    assert changed == [run for run in base if run.startswith("digits_")] and len(changed) == 8
+    digits_ssl = [run for run, spec in base.items() if isinstance(spec, SSLRun) and spec.dataset == "digits"]
+    assert changed == digits_ssl and len(changed) == 3 * 2  # the baselines read no SSL steps
     assert {override[run].ssl.steps for run in changed} == {50}
-    assert all(override[run].ssl.steps == 300 for run in base if run.startswith("fashion_mnist_"))
+    default_steps = section("directpred")["ssl"]["steps"]
+    assert all(
+        override[run].ssl.steps == default_steps
+        for run, spec in base.items()
+        if isinstance(spec, SSLRun) and spec.dataset == "fashion_mnist"
+    )
     # a per-dataset seeds/variants override changes that dataset's run table only
     fewer = _table({"ssl": {**two["ssl"], "per_dataset": {"fashion_mnist": {"variants": ["linear"]}}}})
     assert [run for run in base if run not in fewer] == [
-        run for run in base if run.startswith("fashion_mnist_") and "_linear_" not in run
+        run
+        for run, spec in base.items()
+        if isinstance(spec, SSLRun) and spec.dataset == "fashion_mnist" and spec.variant != "linear"
     ]
     assert all(fewer[run] == base[run] for run in fewer)
 
@@ -178,6 +207,7 @@ def test_settings_a_recipe_does_not_read_are_not_in_its_spec() -> None:
     assert stl10.ssl.jitter is stl10.ssl.crop_scale is stl10.ssl.channels is None
     changed = _changed(base, _table({"ssl": {**paper_like["ssl"], "jitter": 0.2, "channels": [8, 8, 8]}}))
     assert changed and all(run.startswith("digits_") for run in changed)
+    assert "digits_pixels" not in changed  # raw pixels read no encoder widths
 
 
 def test_config_errors_name_the_key() -> None:
@@ -187,8 +217,10 @@ def test_config_errors_name_the_key() -> None:
         _table({"ssl": {"datasets": ["digits"], "per_dataset": {"digits": {"variants": ["linear_freqx"]}}}})
     with pytest.raises(ConfigError, match="directpred_freq0"):
         _table({"ssl": {"variants": ["directpred_freq0"]}})
-    with pytest.raises(ConfigError, match=r"directpred\.ssl\.align_top_k"):
-        _table({"ssl": {"align_top_k": 9, "track_top_k": 8}})
+    with pytest.raises(ConfigError, match=r"directpred\.ssl\.align_rel_eig"):
+        section("directpred", {"ssl": {"align_rel_eig": 0.0}})
+    with pytest.raises(ConfigError, match=r"directpred\.ssl\.probe_protocol"):
+        section("directpred", {"ssl": {"probe_protocol": "sgd"}})
     with pytest.raises(ConfigError, match="unknown key"):
         section("directpred", {"predictor": {}})
     with pytest.raises(ConfigError, match="unknown key"):
@@ -201,7 +233,8 @@ def test_every_scale_builds_its_run_table() -> None:
     for name in ("config", "smoke", "paper"):
         overrides = yaml.safe_load(Path(f"config/{name}.yaml").read_text()).get("directpred") or {}
         table = _table(overrides)
-        assert list(table)[:3] == SIMULATIONS and len(table) > 3
+        assert list(table)[:2] == ["linear_flow", "linear_flow_regular"] and len(table) > len(SIMULATIONS)
+        assert {"collapse", "eigenmodes"} <= set(table)
     paper = _table(yaml.safe_load(Path("config/paper.yaml").read_text())["directpred"])
     stl10 = next(spec for spec in paper.values() if isinstance(spec, SSLRun) and spec.dataset == "stl10")
     assert stl10.ssl.image_size == 96 and stl10.ssl.unlabeled == -1
@@ -215,10 +248,15 @@ def test_one_epoch_byol_on_digits(results: Results) -> None:
         metrics = results.metrics(spec)
         assert metrics["steps"] == 8 and metrics["diverged"] == 0.0
         assert metrics["probe_test_accuracy"] > 0.2  # 10 classes: chance is 0.1
-        assert 0.0 <= metrics["align_cos_top_k"] <= 1.0 + 1e-9
+        if spec.variant != "twolayer":
+            assert -1.0 - 1e-9 <= metrics["align_cos"] <= 1.0 + 1e-9 and metrics["align_k"] >= 1
         assert metrics["variant"] == spec.variant and metrics["dataset"] == "digits"
     history = results.history(results.one(SSLRun, variant="directpred"))
-    assert "eig_cos_mean" in history.columns
+    assert {"eig_cos_rel", "eig_asym", "eig_k_rel"} <= set(history.columns)
+    for spec in results.select(BaselineRun, dataset="digits"):
+        metrics = results.metrics(spec)
+        assert metrics["probe_test_accuracy"] > 0.2 and metrics["features"] == spec.features
+    assert results.metrics(results.one(BaselineRun, features="pixels"))["feature_dim"] == 64
 
 
 def test_resumed_run_gives_the_same_metrics(results: Results, tmp_path: Path) -> None:
@@ -285,6 +323,12 @@ def test_claims_on_the_simulations(results: Results) -> None:
         assert rows[cid].verdict == "holds", cid
         assert rows[cid].n == 1 and rows[cid].ci_low == rows[cid].ci_high == rows[cid].estimate, cid
     assert {"directpred_vs_linear_digits", "real_encoder_alignment_digits"} <= set(rows)
+    assert {"learns_linear_digits", "learns_directpred_digits", "real_encoder_symmetry_digits"} <= set(rows)
+    linear_model = ("symmetry_linear", "ablation_linear_symmetric_no_ema", "ablation_linear_ema",
+                    "ablation_linear_alpha_p")  # fmt: skip
+    for cid in linear_model:
+        assert rows[cid].kind == "reproduction" and rows[cid].verdict in ("holds", "inconclusive", "fails")
+    assert rows["symmetry_linear"].n == 1 and rows["ablation_linear_ema"].n == 3
     assert "directpred_vs_twolayer_digits" not in rows  # TINY has no two-layer predictor
     for row in rows.values():
         assert row.kind in ("check", "reproduction"), row.claim_id
@@ -316,7 +360,7 @@ def test_claims_fail_on_bad_numbers(results: Results, tmp_path: Path) -> None:
     """Doctored deterministic numbers fail their claims (a wrong fixed point, a failing sympy check, no
     collapse without a predictor); a single seed of a worse DirectPred is inconclusive, not a failure."""
     bad = _copy(results, tmp_path)
-    _edit(bad, bad.one(LinearFlowRun), "p_err_max", 0.05)
+    _edit(bad, bad.one(LinearFlowRun, symmetric=True), "p_err_max", 0.05)
     collapse = bad.metrics(bad.one(CollapseRun))
     _edit(bad, bad.one(CollapseRun), "no_predictor", {**collapse["no_predictor"], "w_norm_final": 1.0})
     theory = json.loads(bad.outputs.theory_json("directpred").read_text())
@@ -358,7 +402,8 @@ def _fake_ssl(
     for spec in fake.select(SSLRun):
         metrics = {"diverged": 0.0, "probe_test_accuracy": accuracy[spec.variant][spec.seed_index] / 100}
         if spec.variant == "linear":
-            metrics["align_cos_top_k"] = cosine[spec.seed_index]
+            metrics["align_cos"] = cosine[spec.seed_index]
+            metrics["asym_final"] = 1.0 - cosine[spec.seed_index]
         record_run(fake.run_dir(spec), metrics)
     return {c.claim_id: c for c in claims_of.claims(fake)}
 
@@ -400,6 +445,49 @@ def test_ssl_verdicts_come_from_paired_intervals(
     assert vs_linear.method.startswith("paired difference")
     assert rows["directpred_vs_twolayer_digits"].comparison == "|x| <="
     assert rows["directpred_vs_twolayer_digits"].threshold == 2.0
+
+
+ABLATION_SEEDS: dict[str, Any] = {
+    **THREE_SEEDS,
+    "ssl": {
+        **THREE_SEEDS["ssl"],
+        "ablation_variants": ["linear_noema", "linear_sym_noema", "linear_sym_noema_ap10"],
+        "ablation_seeds": 3,
+    },
+}
+
+
+def test_learning_and_table3_claims_come_from_paired_intervals(results: Results, tmp_path: Path) -> None:
+    """Trained minus untrained (same seed index) per variant, Table 3's collapse and Fig. 6's rescue, on
+    fake per-seed accuracies (%): clear gaps hold, a gain of about 2 points fails the 5.6-point margin."""
+    accuracy = {
+        "linear": [80.0, 82.0, 81.0],
+        "twolayer": [80.5, 81.5, 81.0],
+        "directpred": [72.0, 73.1, 74.2],  # untrained + 2.0, 2.1, 2.2
+        "linear_noema": [79.0, 80.0, 81.0],
+        "linear_sym_noema": [40.0, 42.0, 41.0],
+        "linear_sym_noema_ap10": [78.0, 79.5, 80.0],
+    }
+    untrained = [70.0, 71.0, 72.0]
+    fake = _copy(results, tmp_path, ABLATION_SEEDS)
+    for spec in fake.select(SSLRun):
+        metrics = {"diverged": 0.0, "probe_test_accuracy": accuracy[spec.variant][spec.seed_index] / 100}
+        record_run(fake.run_dir(spec), metrics)
+    for spec in fake.select(BaselineRun):
+        record_run(fake.run_dir(spec), {"probe_test_accuracy": untrained[spec.seed_index] / 100})
+    rows = {c.claim_id: c for c in claims_of.claims(fake)}
+    margin = claims_of.MARGIN
+    learns = rows["learns_linear_digits"]
+    assert learns.estimate == pytest.approx(10.0) and learns.threshold == margin and learns.n == 3
+    assert learns.verdict == "holds" and learns.method.startswith("paired difference")
+    assert rows["learns_directpred_digits"].estimate == pytest.approx(2.1)
+    assert rows["learns_directpred_digits"].verdict == "fails"
+    assert "learns_linear_sym_noema_digits" not in rows  # Table 3: this variant is expected to collapse
+    assert rows["learns_linear_sym_noema_ap10_digits"].verdict == "holds"
+    collapse = rows["symmetric_no_ema_collapses_digits"]
+    assert collapse.estimate == pytest.approx(39.0) and collapse.verdict == "holds"
+    rescue = rows["alpha_p_rescue_ap10_digits"]
+    assert rescue.estimate == pytest.approx((38.0 + 37.5 + 39.0) / 3) and rescue.verdict == "holds"
 
 
 def test_a_diverged_run_is_excluded_from_its_pair(results: Results, tmp_path: Path) -> None:
@@ -445,10 +533,11 @@ def test_figures_are_drawn(results: Results, tmp_path: Path, monkeypatch: pytest
     sweeps = drawn["sweeps"]
     assert all(text.startswith("η = ") for text in sweeps[0][1])
     assert sweeps[1][1] and all(text.startswith("β = ") for text in sweeps[1][1] + sweeps[2][1])
-    k = results.one(SSLRun, variant="linear").ssl.align_top_k
-    assert drawn["encoder_alignment"][0][0] == f"mean cos(W_p u_j, u_j), top {k}"
+    rel = results.one(SSLRun, variant="linear").ssl.align_rel_eig
+    assert drawn["encoder_alignment"][0][0] == f"mean cos(W_p u_j, u_j), s_j ≥ {rel:g}·s_max"
     assert "SGD linear predictor" in drawn["encoder_alignment"][0][1]
-    assert "asymmetric" not in figures.CAPTIONS["encoder_alignment"]
+    assert "stays asymmetric" not in figures.CAPTIONS["encoder_alignment"]
+    assert "Measured:" in figures.CAPTIONS["encoder_alignment"]  # the caption states what was measured
     legends = {text for _, legend in drawn["collapse"] for text in legend}
     assert not legends & set(figures.ABLATIONS) and legends >= set(figures.ABLATIONS.values())
 
@@ -458,5 +547,5 @@ def test_the_alignment_figure_draws_the_claimed_quantity(results: Results) -> No
     from analysis import directpred as figures
 
     for spec in results.select(SSLRun, variant="linear"):
-        curve = figures._top_k_cosine(results.history(spec), spec.ssl.align_top_k)
-        assert curve.iloc[-1] == pytest.approx(results.metrics(spec)["align_cos_top_k"], rel=1e-12)
+        curve = figures._column(results.history(spec), "eig_cos_rel")
+        assert curve.iloc[-1] == pytest.approx(results.metrics(spec)["align_cos"], rel=1e-12)

@@ -13,7 +13,7 @@ from torch import nn
 
 from pipeline.core import accel
 from pipeline.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from pipeline.core.engine import TrainSpec, train
+from pipeline.core.engine import TrainSpec, step_limit, train
 from pipeline.core.evaluation import accuracy, evaluate_classifier, evaluate_language_model, perplexity
 from pipeline.core.progress import progress_enabled
 from pipeline.core.seeding import derive_seed, make_generator, rng_state, seed_everything, set_rng_state
@@ -297,3 +297,21 @@ def test_tensors_and_tensor_dicts_are_restored_in_place(tmp_path):
     straight, straight_state = run(None)
     assert resumed.resumed_from == 5 and resumed.metrics == straight.metrics
     assert all(torch.equal(resumed_state[k], straight_state[k]) for k in straight_state)
+
+
+def test_step_limit_stops_every_train_call_early_and_still_evaluates():
+    full, _ = run_small(seed=3, steps=20)
+    with step_limit(2) as probe:
+        capped, _ = run_small(seed=3, steps=20)
+    assert capped.steps_completed == 2 and "test_accuracy" in capped.metrics
+    assert probe.requested_steps == [20] and len(probe.step_seconds) == 2
+    # by hand, batch 32 through Linear(20, 32) and Linear(32, 3): forward 2·32·20·32 + 2·32·32·3; backward
+    # the same for both weight gradients plus the second layer's input gradient (the input needs none)
+    forward = 2 * 32 * 20 * 32 + 2 * 32 * 32 * 3
+    assert probe.step_flops == [2 * forward + 2 * 32 * 3 * 32] * 2
+    # the first two steps are those of the full run (same batches, same updates)
+    assert capped.history[-1]["step"] == 2.0 and full.history[0]["step"] == 5.0
+    again, _ = run_small(seed=3, steps=20)  # the limit ends with its block
+    assert again.steps_completed == 20 and again.metrics == full.metrics
+    with pytest.raises(ValueError, match="step limit"), step_limit(0):
+        pass

@@ -47,63 +47,89 @@ def _experiments(**changes: dict[str, Any]) -> list[dict[str, Any]]:
     return [{**exp, **changes.get(exp["name"], {})} for exp in experiments]
 
 
+CLEAN = ("small", "large", "small_fp")
+
+
 def test_runs_are_typed_specs_with_todays_ids() -> None:
     table = studies.runs("fisher", section("fisher"))
-    mnist = [f"mnist1d_{arm}_s{k}" for arm in ARMS for k in range(3)]
-    fmnist = [f"fmnist_{arm}_s{k}" for arm in ("small", "large", "small_fp") for k in range(3)]
-    assert list(table) == mnist + fmnist
+    clean = [f"mnist1d_{arm}_s{k}" for arm in CLEAN for k in range(3)]
+    noisy = [f"mnist1dnoisy_{arm}_s{k}" for arm in ("noisy", "noisy_fp") for k in range(5)]
+    assert list(table) == clean + noisy
     assert all(type(spec) is FisherRun for spec in table.values())
     for spec in table.values():
         assert studies.spec_from_dict("fisher", json.loads(json.dumps(spec.to_dict()))) == spec
-    assert studies.datasets("fisher", section("fisher")) == ["fashion_mnist", "mnist1d"]
+    assert studies.datasets("fisher", section("fisher")) == ["mnist1d"]
 
 
 def test_arm_settings_are_resolved_into_the_spec() -> None:
-    table = studies.runs("fisher", section("fisher"))
-    arm = {spec.arm: spec for spec in table.values() if spec.experiment == "mnist1d" and spec.seed_index == 0}
+    table = studies.runs("fisher", section("fisher", {"experiments": [{"name": "m"}]}))  # every arm
+    arm = {spec.arm: spec for spec in table.values() if spec.seed_index == 0}
     settings = {a: (s.lr, s.penalty, s.alpha, s.penalty_every, s.noise_fraction) for a, s in arm.items()}
     assert settings == {
         "small": (0.03, "none", 0.0, None, 0.0),
         "large": (0.3, "none", 0.0, None, 0.0),
-        "small_fp": (0.03, "fisher", 0.05, 2, 0.0),
-        "small_gp": (0.03, "grad_norm", 0.05, 2, 0.0),
+        "small_fp": (0.03, "fisher", 0.05, 1, 0.0),
+        "small_gp": (0.03, "grad_norm", 0.05, 1, 0.0),
+        "small_gpx": (0.03, "input_grad", 0.05, 1, 0.0),
+        "small_gpr": (0.03, "random_label", 0.05, 1, 0.0),
         "noisy": (0.3, "none", 0.0, None, 0.25),
-        "noisy_fp": (0.3, "fisher", 0.05, 2, 0.25),
+        "noisy_fp": (0.3, "fisher", 0.05, 1, 0.25),
     }
-    fmnist = table["fmnist_large_s2"]
-    assert (fmnist.dataset, fmnist.model, fmnist.width, fmnist.lr) == ("fashion_mnist", "mlp", 64, 0.2)
-    assert (fmnist.train_size, fmnist.test_size, fmnist.epochs, fmnist.trace_until) == (4000, 2000, 20, 500)
+    default = studies.runs("fisher", section("fisher"))
+    clean, noisy = default["mnist1d_small_fp_s2"], default["mnist1dnoisy_noisy_fp_s4"]
+    assert (clean.dataset, clean.model, clean.width, clean.train_size, clean.epochs) == (
+        "mnist1d",
+        "cnn1d",
+        32,
+        0,
+        240,
+    )
+    assert (clean.penalty_every, clean.trace_until, clean.eval_every) == (1, 1000, 250)
+    assert (noisy.train_size, noisy.epochs, noisy.lr, noisy.noise_fraction) == (1000, 120, 0.3, 0.25)
+    assert (noisy.eval_every, noisy.trace_until) == (50, 500)
 
 
 @pytest.mark.parametrize(
     ("change", "arms"),
     [
         ({"lr_large": 0.5}, {"large"}),
-        ({"lr_small": 0.01}, {"small", "small_fp", "small_gp"}),
+        ({"lr_small": 0.01}, {"small", "small_fp", "small_gp", "small_gpx", "small_gpr"}),
         ({"alpha_gp": 0.1}, {"small_gp"}),
+        ({"alpha_gpx": 0.1}, {"small_gpx"}),
+        ({"alpha_gpr": 0.1}, {"small_gpr"}),
         ({"alpha_fp": 0.1}, {"small_fp", "noisy_fp"}),
-        ({"penalty_every": 5}, {"small_fp", "small_gp", "noisy_fp"}),
+        ({"penalty_every": 5}, {"small_fp", "small_gp", "small_gpx", "small_gpr", "noisy_fp"}),
         ({"noise_fraction": 0.4}, {"noisy", "noisy_fp"}),
         ({"noise_lr": 0.1}, {"noisy", "noisy_fp"}),
         ({"epochs": 3}, set(ARMS)),
+        ({"fisher_mode": "eval"}, set(ARMS)),
     ],
 )
 def test_a_key_changes_exactly_the_specs_that_read_it(change: dict[str, Any], arms: set[str]) -> None:
-    base = studies.runs("fisher", section("fisher"))
-    changed = studies.runs("fisher", section("fisher", {"experiments": _experiments(mnist1d=change)}))
+    every_arm = [{"name": "m"}, {"name": "other"}]  # the item defaults run every arm
+    base = studies.runs("fisher", section("fisher", {"experiments": every_arm}))
+    changed = studies.runs(
+        "fisher", section("fisher", {"experiments": [{"name": "m", **change}, every_arm[1]]})
+    )
     assert list(changed) == list(base)
     differ = [run for run in base if base[run] != changed[run]]
-    assert differ == [s.id for s in base.values() if s.experiment == "mnist1d" and s.arm in arms]
+    assert differ == [s.id for s in base.values() if s.experiment == "m" and s.arm in arms]
 
 
-def test_changing_lr_large_of_one_experiment_reruns_only_its_large_arms() -> None:
+def test_changing_one_experiment_reruns_only_its_arms() -> None:
     base = studies.runs("fisher", section("fisher"))
     changed = studies.runs(
-        "fisher", section("fisher", {"experiments": _experiments(fmnist={"lr_large": 0.4})})
+        "fisher", section("fisher", {"experiments": _experiments(mnist1d={"lr_large": 0.4})})
     )
     differ = {run for run in base if base[run] != changed[run]}
-    assert differ == {"fmnist_large_s0", "fmnist_large_s1", "fmnist_large_s2"}
+    assert differ == {"mnist1d_large_s0", "mnist1d_large_s1", "mnist1d_large_s2"}
     assert all(changed[run].lr == 0.4 for run in differ)
+    noisier = studies.runs(
+        "fisher", section("fisher", {"experiments": _experiments(mnist1dnoisy={"noise_lr": 0.1})})
+    )
+    assert {run for run in base if base[run] != noisier[run]} == {
+        run for run in base if run.startswith("mnist1dnoisy_")
+    }
 
 
 def test_adding_a_seed_leaves_existing_specs_equal() -> None:
@@ -111,8 +137,12 @@ def test_adding_a_seed_leaves_existing_specs_equal() -> None:
     four = studies.runs("fisher", section("fisher", {"seeds": 4}))
     assert {run: four[run] for run in three} == three
     added = [run for run in four if run not in three]
-    assert added == [f"{s.experiment}_{s.arm}_s3" for s in three.values() if s.seed_index == 0]
+    # the study's seeds count for the experiments without their own (the noisy one has 5)
+    assert added == [f"mnist1d_{arm}_s3" for arm in CLEAN]
     assert all(four[run] == replace(three[run.replace("_s3", "_s0")], seed_index=3) for run in added)
+    six = studies.runs("fisher", section("fisher", {"experiments": _experiments(mnist1dnoisy={"seeds": 6})}))
+    assert {run: six[run] for run in three} == three
+    assert [run for run in six if run not in three] == ["mnist1dnoisy_noisy_s5", "mnist1dnoisy_noisy_fp_s5"]
 
 
 def test_relations_between_keys_are_checked() -> None:
@@ -144,10 +174,22 @@ def test_one_tiny_noisy_fp_run_records_what_claims_and_figures_read(tmp_path: Pa
     )
     for key in read:
         assert key in m and m[key] == m[key]
+    assert "fit_step" in m  # NaN: a 2-epoch run does not fit
     assert {"fisher_trace", "noisy_fit", "clean_fit", "train_penalty"} <= set(output.history.columns)
     assert (ctx.run_dir / "checkpoint.pt").exists()
     again = study.execute(spec, ctx)  # finished checkpoint: same result, no retraining
     assert again.metrics == m
+
+
+@pytest.mark.parametrize(("arm", "kind"), [("small_gpx", "input_grad"), ("small_gpr", "random_label")])
+def test_the_control_penalties_train(tmp_path: Path, arm: str, kind: str) -> None:
+    tiny = {**TINY_EXPERIMENT, "epochs": 1, "arms": [arm]}
+    results = study_results("fisher", {"seeds": 1, "checkpoint_every": 0, "experiments": [tiny]}, tmp_path)
+    spec = results.one(FisherRun, experiment="tiny", arm=arm, seed_index=0)
+    assert (spec.penalty, spec.lr, spec.alpha) == (kind, 0.05, 0.05)
+    output = study.execute(spec, context(results, spec))
+    assert output.metrics["steps"] == 4 and output.metrics["train_penalty"] > 0
+    assert output.history["fisher_trace"].notna().any()
 
 
 def _write(results: Results, name: str, arm: str, seed: int, **values: float) -> None:
@@ -171,6 +213,7 @@ CLAIMS = (
     "fp_closes_gap",
     "fp_lowers_trace",
     "early_trace_predicts_accuracy",
+    "fp_beats_gpx",
     "fp_limits_memorisation",
 )
 # Per-seed numbers (3 seeds) for each case: every seed on the claimed side ("holds"), seeds on both sides
@@ -182,12 +225,16 @@ CASES: dict[str, dict[str, Any]] = {
             "large": [0.95, 0.955, 0.945],
             "small_fp": [0.94, 0.945, 0.935],
             "small_gp": [0.92, 0.925, 0.915],
+            "small_gpx": [0.91, 0.915, 0.905],
+            "small_gpr": [0.93, 0.935, 0.925],
         },
         "peak": {
             "small": [300.0, 310.0, 290.0],
             "large": [100.0, 110.0, 95.0],
             "small_fp": [120.0, 125.0, 118.0],
             "small_gp": [200.0, 205.0, 195.0],
+            "small_gpx": [250.0, 255.0, 245.0],
+            "small_gpr": [150.0, 155.0, 145.0],
         },
         # (noisy-subset fit, clean-subset fit) per seed: FP lowers the noisy fit by 40 points, the clean by 5
         "fit": {
@@ -201,12 +248,16 @@ CASES: dict[str, dict[str, Any]] = {
             "large": [0.93, 0.90, 0.91],
             "small_fp": [0.92, 0.91, 0.905],
             "small_gp": [0.91, 0.92, 0.90],
+            "small_gpx": [0.91, 0.92, 0.90],
+            "small_gpr": [0.905, 0.915, 0.91],
         },
         "peak": {
             "small": [400.0, 100.0, 250.0],
             "large": [100.0, 100.0, 100.0],
             "small_fp": [200.0, 150.0, 250.0],
             "small_gp": [300.0, 120.0, 200.0],
+            "small_gpx": [350.0, 110.0, 180.0],
+            "small_gpr": [220.0, 130.0, 260.0],
         },
         "fit": {
             "noisy": [(0.80, 0.95), (0.80, 0.95), (0.80, 0.95)],
@@ -221,12 +272,16 @@ CASES: dict[str, dict[str, Any]] = {
             "large": [0.90, 0.91, 0.89],
             "small_fp": [0.96, 0.965, 0.955],
             "small_gp": [0.85, 0.855, 0.845],
+            "small_gpx": [0.97, 0.975, 0.965],
+            "small_gpr": [0.86, 0.865, 0.855],
         },
         "peak": {
             "small": [150.0, 155.0, 145.0],
             "large": [100.0, 105.0, 98.0],
             "small_fp": [200.0, 205.0, 198.0],
             "small_gp": [60.0, 62.0, 58.0],
+            "small_gpx": [250.0, 255.0, 245.0],
+            "small_gpr": [70.0, 72.0, 68.0],
         },
         "fit": {
             "noisy": [(0.80, 0.95), (0.82, 0.96), (0.78, 0.94)],
@@ -242,23 +297,26 @@ EXPECTED = {
 }
 
 
-def _results(root: Path, case: str = "holds", fit: float = 1.0, **overrides: Any) -> Results:
+def _results(
+    root: Path, case: str = "holds", fit: float = 1.0, fits: dict[str, list[float]] | None = None
+) -> Results:
     """Fake runs of experiment ``m`` (every arm, 3 seeds) with the per-seed numbers of ``CASES[case]``;
-    ``overrides[arm]`` replaces that arm's test accuracies; every run has train accuracy ``fit``."""
+    every run has train accuracy ``fit`` unless ``fits[arm]`` gives that arm's per-seed train accuracy."""
     results = study_results("fisher", {"seeds": 3, "experiments": [{"name": "m"}]}, root)
-    numbers = CASES[case]
-    for arm, accuracies in {**numbers["acc"], **overrides}.items():
+    numbers, fits = CASES[case], fits or {}
+    for arm, accuracies in numbers["acc"].items():
         for seed, (acc, peak) in enumerate(zip(accuracies, numbers["peak"][arm], strict=True)):
-            _write(results, "m", arm, seed, test_accuracy=acc, fit_accuracy=fit, trace_peak_early=peak)
-    for arm, fits in numbers["fit"].items():
-        for seed, (noisy, clean) in enumerate(fits):
+            train = fits.get(arm, [fit] * 3)[seed]
+            _write(results, "m", arm, seed, test_accuracy=acc, fit_accuracy=train, trace_peak_early=peak)
+    for arm, subsets in numbers["fit"].items():
+        for seed, (noisy, clean) in enumerate(subsets):
             _write(
                 results,
                 "m",
                 arm,
                 seed,
                 test_accuracy=0.8,
-                fit_accuracy=fit,
+                fit_accuracy=fits.get(arm, [fit] * 3)[seed],
                 trace_peak_early=50.0,
                 noisy_fit_mean=noisy,
                 clean_fit_mean=clean,
@@ -277,7 +335,7 @@ def test_verdicts_come_from_the_intervals(tmp_path: Path, case: str) -> None:
     verdicts = {k: c.verdict for k, c in rows.items()}
     assert verdicts == EXPECTED[case], {k: (c.estimate, c.ci_low, c.ci_high) for k, c in rows.items()}
     for claim in rows.values():
-        assert claim.n == (12 if claim.claim_id.startswith("early_trace") else 3)
+        assert claim.n == (18 if claim.claim_id.startswith("early_trace") else 3)
         if claim.verdict == "holds":
             assert claim.ci_low <= claim.estimate <= claim.ci_high
 
@@ -288,7 +346,7 @@ def test_every_claim_is_a_reproduction_with_a_source_and_a_drawn_figure(tmp_path
     for claim in rows.values():
         assert claim.kind == "reproduction"
         assert claim.paper_value and claim.paper_source
-        assert "abstract" in claim.paper_source
+        assert "abstract" in claim.paper_source or "recalled, unconfirmed" in claim.paper_source
         assert claim.note  # the documented reason it may not hold at this scale
         assert claim.evidence.startswith("figures/smoke/fisher/")
         assert Path(claim.evidence).stem in stems
@@ -304,6 +362,7 @@ def test_estimates_are_paired_per_seed_in_percentage_points(tmp_path: Path) -> N
     assert rows["small_lr_worse"].estimate == pytest.approx(5.0)  # points
     assert rows["small_lr_worse"].method.startswith("paired difference")
     assert rows["fp_closes_gap"].estimate == pytest.approx(4.0 / 5.0)
+    assert rows["fp_beats_gpx"].estimate == pytest.approx(3.0)
     assert "bootstrap" in rows["fp_closes_gap"].method
     assert rows["fp_limits_memorisation"].estimate == pytest.approx(
         sum(
@@ -342,7 +401,7 @@ def test_gap_fraction_verdicts_from_the_bootstrap_interval(fp: list[float], expe
     assert verdict(estimate, ">=", 0.5) == expected
 
 
-def test_diverged_and_missing_runs_are_excluded(tmp_path: Path) -> None:
+def test_missing_runs_are_excluded_and_a_diverged_run_fails_the_fit_gate(tmp_path: Path) -> None:
     results = _results(tmp_path)
     spec = results.one(FisherRun, experiment="m", arm="large", seed_index=1)
     record_run(results.run_dir(spec), {"diverged": 1.0, "diverged_at_step": 3.0, "trace_peak_early": 1e6})
@@ -354,22 +413,53 @@ def test_diverged_and_missing_runs_are_excluded(tmp_path: Path) -> None:
         and "1 missing or diverged excluded" in rows["fisher_explosion"].method
     )
     assert rows["fisher_explosion"].verdict == "inconclusive"  # fewer than 3 pairs
-    assert rows["small_lr_worse"].n == 2
-    assert rows["fp_lowers_trace"].n == 3  # does not read the large arm
-    assert rows["early_trace_predicts_accuracy"].n == 10
+    assert rows["fp_lowers_trace"].n == 3 and rows["fp_lowers_trace"].verdict == "holds"  # no large arm
+    # the diverged large-lr run did not fit: every claim on final accuracy with that arm is gated
+    for key in ("small_lr_worse", "fp_closes_gap", "early_trace_predicts_accuracy"):
+        assert rows[key].verdict == "inconclusive" and math.isnan(rows[key].ci_low)
+        assert "large lr (1 diverged)" in rows[key].note
+    assert rows["fp_beats_gpx"].verdict == "holds"  # reads neither arm
+    assert rows["early_trace_predicts_accuracy"].n == 16
     assert "2 missing or diverged excluded" in rows["early_trace_predicts_accuracy"].method
     figures.plot(results, tmp_path / "figures")  # figures draw what is there
 
 
-def test_the_fit_check_annotates_but_never_decides(tmp_path: Path) -> None:
+def test_a_claim_whose_arms_do_not_fit_is_inconclusive_with_the_reason(tmp_path: Path) -> None:
     fitted = _claims(_results(tmp_path / "fitted", fit=1.0))
-    underfit = _claims(_results(tmp_path / "underfit", fit=0.75))
+    underfit = _claims(_results(tmp_path / "underfit", fits={"small": [1.0, 0.75, 1.0]}))
     for key in ("small_lr_worse", "fp_closes_gap", "early_trace_predicts_accuracy"):
-        assert "Fit check" not in fitted[key].note
-        assert "Fit check" in underfit[key].note and "small lr (lowest 75.0%)" in underfit[key].note
-        assert underfit[key].verdict == fitted[key].verdict == "holds"
-    assert "Fit check" not in underfit["fisher_explosion"].note
-    assert "large lr + " not in underfit["small_lr_worse"].note
+        assert fitted[key].verdict == "holds" and "fit gate" not in fitted[key].note
+        claim = underfit[key]
+        assert claim.verdict == "inconclusive"
+        assert claim.estimate == pytest.approx(fitted[key].estimate)  # the point estimate is kept …
+        assert math.isnan(claim.ci_low) and math.isnan(claim.ci_high)  # … its interval withheld
+        assert "interval withheld" in claim.method
+        assert "Inconclusive by the fit gate" in claim.note
+        assert "small lr (1 of 3 below, lowest 75.0%)" in claim.note
+    for key in ("fisher_explosion", "fp_lowers_trace", "fp_beats_gpx", "fp_limits_memorisation"):
+        assert underfit[key].verdict == fitted[key].verdict == "holds"  # not gated on the small arm
+        assert "fit gate" not in underfit[key].note
+    exactly = _claims(_results(tmp_path / "exactly", fits={"small": [0.99, 0.99, 0.99]}))
+    assert exactly["small_lr_worse"].verdict == "holds"  # 99% is fitted
+
+
+def test_memorisation_needs_the_unpenalised_noisy_arm_to_memorise(tmp_path: Path) -> None:
+    """The noisy arm without FP must fit its flipped labels too; the penalised arm is exempt."""
+    fp_short = _claims(_results(tmp_path / "a", fits={"noisy_fp": [0.8, 0.8, 0.8]}))
+    assert fp_short["fp_limits_memorisation"].verdict == "holds"
+    not_memorised = _claims(_results(tmp_path / "b", fits={"noisy": [0.8, 1.0, 1.0]}))
+    claim = not_memorised["fp_limits_memorisation"]
+    assert claim.verdict == "inconclusive" and "noisy labels (1 of 3 below, lowest 80.0%)" in claim.note
+    assert "memorise" in claim.note
+
+
+def test_fit_gate_names_arms_without_a_recorded_train_accuracy(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    spec = results.one(FisherRun, experiment="m", arm="small_fp", seed_index=0)
+    record_run(results.run_dir(spec), {"test_accuracy": 0.9, "trace_peak_early": 100.0})
+    rows = _claims(results)
+    assert rows["fp_closes_gap"].verdict == "inconclusive"
+    assert "small lr + Fisher penalty (no train accuracy recorded)" in rows["fp_closes_gap"].note
 
 
 def test_claims_appear_only_for_the_arms_an_experiment_runs(tmp_path: Path) -> None:

@@ -119,3 +119,64 @@ def test_sympy_score_identities():
         probs[c] * sum(((1 if k == c else 0) - probs[k]) ** 2 for k in range(3)) for c in range(3)
     )
     assert sympy.simplify(expectation - (1 - sum(q**2 for q in probs))) == 0
+
+
+def _dropout_mlp(p: float = 0.5) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Dropout(p), nn.Linear(6, 3)).double()
+
+
+def test_train_mode_trace_is_unbiased_without_dropout():
+    """Without dropout, train-mode sampling (labels by inverse CDF inside the vmapped pass) estimates the
+    same Tr F as the exact expectation over classes."""
+    model, x = _tiny_mlp(), _inputs()
+    exact = trace.fisher_trace_exact(model, x)
+    mean, stderr = _monte_carlo(
+        lambda m, xs, g: trace.fisher_trace_sampled(m, xs, g, mode="train"), model, x, 100
+    )
+    assert abs(mean - exact) <= 3.5 * stderr and stderr < 0.2 * exact
+
+
+def test_train_mode_trace_with_dropout_matches_a_loop_over_masks():
+    """With dropout, train mode estimates E_mask Σ_c p_c(x; mask)‖∇ℓ(x, c; mask)‖²; the reference draws
+    masks in a Python loop and does the expectation over classes exactly for each."""
+    model, x = _dropout_mlp(), _inputs(4)
+    params = list(model.parameters())
+    model.train()
+    torch.manual_seed(21)
+    reference = []
+    for _ in range(60):
+        total = 0.0
+        for xi in x:
+            probs = torch.softmax(model(xi[None]), -1)[0]  # draws one mask for this example …
+            for c in range(3):  # … and keeps it for every class: rebuild the graph with the same mask
+                grads = torch.autograd.grad(
+                    functional.cross_entropy(torch.log(probs)[None], torch.tensor([c])),
+                    params,
+                    retain_graph=True,
+                )
+                total += float(probs[c].detach()) * float(sum(g.pow(2).sum() for g in grads))
+        reference.append(total / len(x))
+    ref_mean, ref_se = (
+        float(torch.tensor(reference).mean()),
+        float(torch.tensor(reference).std()) / math.sqrt(60),
+    )
+    mean, stderr = _monte_carlo(
+        lambda m, xs, g: trace.fisher_trace_sampled(m, xs, g, mode="train"), model, x, 120
+    )
+    assert abs(mean - ref_mean) <= 3.5 * math.hypot(stderr, ref_se)
+    eval_mode = trace.fisher_trace_exact(model, x)
+    assert abs(mean - eval_mode) > 3.5 * math.hypot(stderr, ref_se)  # dropout changes the quantity
+
+
+def test_train_mode_trace_is_pure_in_its_generator_and_leaves_the_global_stream_alone():
+    model, x = _dropout_mlp(), _inputs()
+    model.eval()
+    before = torch.get_rng_state()
+    a = trace.fisher_trace_sampled(model, x, torch.Generator().manual_seed(3), mode="train")
+    b = trace.fisher_trace_sampled(model, x, torch.Generator().manual_seed(3), mode="train")
+    c = trace.fisher_trace_sampled(model, x, torch.Generator().manual_seed(4), mode="train")
+    assert a == b and a != c
+    assert torch.equal(before, torch.get_rng_state()) and not model.training
+    with pytest.raises(ValueError, match="mode"):
+        trace.fisher_trace_sampled(model, x, mode="test")

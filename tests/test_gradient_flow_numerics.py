@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from pipeline.gradient_flow import descent, matrix, scalar
+from pipeline.gradient_flow import descent, general, matrix, scalar
 
 RTOL, ATOL = 1e-13, 1e-16
 WINDOW = (1e-9, 1e-4)
@@ -193,6 +193,165 @@ def test_square_balanced_orientation_trap() -> None:
     assert np.linalg.det(U_bad @ V0.T) * np.linalg.det(target.Y) < 0
     U, V = matrix.integrate(target.Y, U_bad, V0, t, rtol=1e-10, atol=1e-14)
     assert np.linalg.norm(target.Y - U[-1] @ V[-1].T) > 0.1
+
+
+# ------------------------------------------------------------------------------- general imbalance Q
+
+
+def _random_symmetric(k: int, rng: np.random.Generator) -> np.ndarray:
+    A = rng.standard_normal((k, k))
+    return A + A.T
+
+
+@pytest.mark.parametrize("eigenvalues", [[1.5, 2.0, 3.0], [-3.0, -2.0, -1.5], [-1.0, 0.5, 2.0], [0.0] * 3])
+@pytest.mark.parametrize(("m", "n"), [(3, 3), (5, 4)])
+def test_imbalanced_init_is_exact(eigenvalues: list[float], m: int, n: int) -> None:
+    rng = np.random.default_rng(3)
+    Q = general.random_imbalance(eigenvalues, rng)
+    assert np.allclose(np.linalg.eigvalsh(Q), sorted(eigenvalues), atol=1e-13)
+    G = 0.1 * rng.standard_normal((3, 3))
+    U0, V0 = general.imbalanced_init(Q, G.T @ G, m, n, rng)
+    assert np.abs(matrix.imbalance(U0, V0) - Q).max() <= 1e-13
+    assert U0.shape == (m, 3) and V0.shape == (n, 3)
+
+
+def test_residual_flow_identity_numerically() -> None:
+    """Ṙ = −UUᵀR − RVVᵀ (§2.6) against a central difference of R along the integrated flow."""
+    rng = np.random.default_rng(8)
+    target = matrix.make_target([2.0, 1.0, 0.5], 3, 3, rng)
+    U0, V0 = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    h = 1e-5
+    U, V = matrix.integrate(target.Y, U0, V0, np.array([0.3 - h, 0.3, 0.3 + h]), rtol=RTOL, atol=ATOL)
+    R = general.residual(target.Y, U, V)
+    derivative = (R[2] - R[0]) / (2 * h)
+    expected = -(U[1] @ U[1].T @ R[1] + R[1] @ V[1] @ V[1].T)
+    assert np.abs(derivative - expected).max() < 1e-7 * (1 + np.abs(expected).max())
+
+
+def test_sylvester_modes_and_rates() -> None:
+    """a_i b_jᵀ are the eigenvectors of R ↦ AR + RB with eigenvalues α_i + β_j (independent: dense
+    Kronecker matrix of the operator)."""
+    rng = np.random.default_rng(1)
+    U, V = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    lin = general.linearise(U, V)
+    A, B = U @ U.T, V @ V.T
+    operator = np.kron(A, np.eye(3)) + np.kron(np.eye(3), B)  # row-major vec(AR + RB)
+    assert np.allclose(
+        np.sort(np.linalg.eigvalsh(operator)), np.sort(np.add.outer(lin.alpha, lin.beta).ravel())
+    )
+    assert lin.rate == pytest.approx(np.linalg.eigvalsh(operator).min(), rel=1e-12)
+    mode = np.outer(lin.left[:, 0], lin.right[:, 0])
+    assert np.allclose(A @ mode + mode @ B, lin.rate * mode, atol=1e-12)
+    assert lin.slowest_mode(mode) == pytest.approx(1.0)
+
+
+def test_weyl_and_ostrowski_steps() -> None:
+    """The two matrix inequalities the bounds rest on (§2.6), on random symmetric and PSD matrices:
+    λ_min(M) + λ_min(Q) ≤ λ_min(M + Q) ≤ λ_min(M) + λ_max(Q), and λ_min(N)λ_min(M) ≤ λ_min(N^½ M N^½)."""
+    rng = np.random.default_rng(12)
+    for _ in range(500):
+        k = int(rng.integers(1, 5))
+        G, H = rng.standard_normal((k, k)), rng.standard_normal((k, k))
+        M, N, Q = G.T @ G, H.T @ H, _random_symmetric(k, rng)
+        low, high = np.linalg.eigvalsh(Q)[[0, -1]]
+        lam = np.linalg.eigvalsh(M + Q)[0]
+        assert np.linalg.eigvalsh(M)[0] + low - 1e-10 <= lam <= np.linalg.eigvalsh(M)[0] + high + 1e-10
+        root = H.T  # any factor with root rootᵀ = N has the same spectrum of rootᵀ M root
+        product = np.linalg.eigvalsh(root.T @ M @ root)[0]
+        assert np.linalg.eigvalsh(N)[0] * np.linalg.eigvalsh(M)[0] <= product + 1e-10 * (1 + product)
+
+
+def _random_minimisers(count: int, k: int, rng: np.random.Generator):
+    """(Y, U, V) with UVᵀ = Y: random square minimisers, widely spread in scale and shape."""
+    for _ in range(count):
+        sigma = np.sort(rng.uniform(0.05, 2.0, k))[::-1]
+        target = matrix.make_target(list(sigma), k, k, rng)
+        U = rng.standard_normal((k, k)) @ np.diag(np.exp(rng.uniform(-2, 2, k)))
+        V = np.linalg.solve(U, target.Y).T
+        yield target, U, V
+
+
+def test_rate_bounds_at_random_minimisers() -> None:
+    """Every minimiser's rate λ_min(UUᵀ) + λ_min(VVᵀ) lies in [q*, sqrt(‖Q‖² + 4σ_min²)] (q* only for a
+    definite Q), the upper bound being attained at Q = λI; the bounds are not equalities: neither the
+    λI formula with q* nor the balanced rate 2σ_min bounds the rate from below."""
+    rng = np.random.default_rng(0)
+    naive_violated = slower_than_balanced = 0
+    for target, U, V in _random_minimisers(3000, 3, rng):
+        q = np.linalg.eigvalsh(matrix.imbalance(U, V))
+        rate = general.linearise(U, V).rate
+        sigma_min = target.sigma.min()
+        assert rate <= general.upper_bound(q, target.sigma) * (1 + 1e-9)
+        if general.is_definite(q):
+            assert rate >= general.lower_bound(q) * (1 - 1e-9)
+            naive_violated += rate < np.sqrt(general.lower_bound(q) ** 2 + 4 * sigma_min**2)
+        else:
+            assert np.isnan(general.lower_bound(q))
+            slower_than_balanced += rate < 2 * sigma_min
+    assert naive_violated > 0 and slower_than_balanced > 0
+    # Q = λI attains the upper bound: U = Q_o diag(a)^½, V = R_o diag(b)^½ in the singular bases of Y
+    target = matrix.make_target([2.0, 1.0, 0.5], 3, 3, rng)
+    lam = 1.3
+    a = (lam + np.sqrt(lam**2 + 4 * target.sigma**2)) / 2
+    U, V = target.left * np.sqrt(a), target.right * np.sqrt(a - lam)
+    assert np.allclose(U @ V.T, target.Y) and np.allclose(matrix.imbalance(U, V), lam * np.eye(3))
+    assert general.linearise(U, V).rate == pytest.approx(general.upper_bound([lam] * 3, target.sigma))
+
+
+def _general_flow(eigenvalues: list[float], seed: int, balanced_start: bool = False):
+    rng = np.random.default_rng(seed)
+    target = matrix.make_target([2.0, 1.0, 0.5], 3, 3, rng)
+    G = 0.1 * rng.standard_normal((3, 3))
+    Q = general.random_imbalance([0.0] * 3 if balanced_start else eigenvalues, rng)
+    U0, V0 = general.imbalanced_init(Q, G.T @ G, 3, 3, rng, target.Y)
+    t, U, V = general.integrate_to_floor(
+        target.Y, U0, V0, floor=1e-11, t_max=400.0, n_points=801, rtol=RTOL, atol=ATOL
+    )
+    return target, Q, t, U, V
+
+
+@pytest.mark.parametrize("eigenvalues", [[1.5, 2.0, 3.0], [-3.0, -2.0, -1.5], [-1.0, 0.5, 2.0]])
+def test_general_flow_rate_is_the_linearised_rate(eigenvalues: list[float]) -> None:
+    target, Q, t, U, V = _general_flow(eigenvalues, seed=5)
+    assert np.abs(matrix.imbalance(U, V) - Q).max() < 1e-12
+    R = general.residual(target.Y, U, V)
+    assert np.linalg.norm(R[-1]) == pytest.approx(1e-11, rel=1e-3)  # stopped by the event
+    lin = general.linearise(U[-1], V[-1])
+    fitted = scalar.fit_rate(t, lin.slowest_mode(R), WINDOW)
+    assert abs(fitted / lin.rate - 1) < 1e-4
+    assert general.upper_bound(eigenvalues, target.sigma) >= lin.rate
+    if general.is_definite(eigenvalues):
+        assert lin.rate >= general.lower_bound(eigenvalues)
+
+
+def test_norm_fit_is_biased_by_the_next_mode() -> None:
+    """The fit-window trap for a general Q: ‖R‖_F mixes the slowest mode with the next one, so its
+    slope is not the rate; the projection on the slowest mode is (§3)."""
+    projected, frobenius = [], []
+    for seed in range(4):
+        target, _, t, U, V = _general_flow([1.5, 2.0, 3.0], seed=seed)
+        R = general.residual(target.Y, U, V)
+        lin = general.linearise(U[-1], V[-1])
+        projected.append(abs(scalar.fit_rate(t, lin.slowest_mode(R), WINDOW) / lin.rate - 1))
+        frobenius.append(abs(scalar.fit_rate(t, np.linalg.norm(R, axis=(1, 2)), WINDOW) / lin.rate - 1))
+    assert max(projected) < 1e-4 and max(frobenius) > 1e-2
+
+
+def test_decay_bound_holds_from_t0_and_rejects_the_balanced_flow() -> None:
+    """‖R(t)‖ ≤ ‖R(0)‖e^{−q* t} for a definite Q at every time (§2.6); the balanced start from the same
+    small Gram violates it (its plateau), so the bound distinguishes acceleration from none."""
+    eigenvalues = [1.5, 2.0, 3.0]
+    q_star = general.lower_bound(eigenvalues)
+    for balanced_start in (False, True):
+        target, _, t, U, V = _general_flow(eigenvalues, seed=2, balanced_start=balanced_start)
+        norm = np.linalg.norm(general.residual(target.Y, U, V), axis=(1, 2))
+        keep = norm[1:] >= 1e-4
+        rho = general.average_rate(t, norm)[keep]
+        if balanced_start:
+            assert rho.min() < 0.5 * q_star
+        else:
+            assert rho.min() >= q_star * (1 - 1e-9)
+            assert np.all(norm <= norm[0] * np.exp(-q_star * t) * (1 + 1e-9))
 
 
 # -------------------------------------------------------------------------------------------- descent

@@ -18,7 +18,7 @@ from pipeline.core.study import RunContext
 from pipeline.gradient_flow import claims as claims_of
 from pipeline.gradient_flow import study
 from pipeline.gradient_flow.history import HISTORY_COLUMNS
-from pipeline.gradient_flow.runs import DescentRun, MatrixFlowRun, ScalarFlowRun
+from pipeline.gradient_flow.runs import DescentRun, GeneralImbalanceRun, MatrixFlowRun, ScalarFlowRun
 from pipeline.results import Results
 
 TINY: dict[str, Any] = {
@@ -33,6 +33,12 @@ TINY: dict[str, Any] = {
         "t_max": 40.0,
         "n_points": 201,
     },
+    "general": {
+        "spectrum": [1.5, 0.5],
+        "imbalances": [[1.5, 2.0], [-2.0, -1.5], [-1.0, 1.0]],
+        "draws": 2,
+        "n_points": 401,
+    },
     "descent": {"steps": 100, "lambdas": [0.0, 1.0]},
 }
 
@@ -43,10 +49,15 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
     return execute_all("gradient_flow", TINY, tmp_path_factory.mktemp("results"))
 
 
-def test_runs_are_three_typed_specs() -> None:
+def test_runs_are_four_typed_specs() -> None:
     table = studies.runs("gradient_flow", section("gradient_flow"))
-    assert list(table) == ["scalar", "matrix", "descent"]
-    assert [type(spec) for spec in table.values()] == [ScalarFlowRun, MatrixFlowRun, DescentRun]
+    assert list(table) == ["scalar", "matrix", "general", "descent"]
+    assert [type(spec) for spec in table.values()] == [
+        ScalarFlowRun,
+        MatrixFlowRun,
+        GeneralImbalanceRun,
+        DescentRun,
+    ]
     for spec in table.values():
         assert studies.spec_from_dict("gradient_flow", json.loads(json.dumps(spec.to_dict()))) == spec
 
@@ -55,6 +66,10 @@ def test_each_spec_holds_only_the_keys_its_run_reads() -> None:
     base = studies.runs("gradient_flow", section("gradient_flow"))
     changed = studies.runs("gradient_flow", section("gradient_flow", {"descent": {"eta": 0.01}}))
     assert [run for run in base if base[run] != changed[run]] == ["descent"]
+    changed = studies.runs("gradient_flow", section("gradient_flow", {"general": {"draws": 2}}))
+    assert [run for run in base if base[run] != changed[run]] == ["general"]
+    changed = studies.runs("gradient_flow", section("gradient_flow", {"y": 2.0}))
+    assert [run for run in base if base[run] != changed[run]] == ["scalar", "descent"]
 
 
 def test_relations_between_keys_are_checked() -> None:
@@ -64,6 +79,8 @@ def test_relations_between_keys_are_checked() -> None:
         studies.runs(
             "gradient_flow", section("gradient_flow", {"matrix": {"spectra": [[1.0, 1.0, 1.0, 1.0]]}})
         )
+    with pytest.raises(ConfigError, match="imbalances"):
+        studies.runs("gradient_flow", section("gradient_flow", {"general": {"imbalances": [[1.0, 2.0]]}}))
 
 
 def test_records_are_complete(results: Results) -> None:
@@ -80,9 +97,17 @@ KINDS = {
     "closed_form_scalar": "reproduction",
     "closed_form_riccati": "reproduction",
     "rate_scalar": "reproduction",
+    "rate_scalar_vs_balanced": "reproduction",
     "rate_matrix_modes": "reproduction",
+    "rate_matrix_vs_balanced": "reproduction",
     "spectrum_of_F": "check",
     "acceleration": "reproduction",
+    "rate_general_linearised": "reproduction",
+    "rate_general_upper_bound": "reproduction",
+    "rate_general_lower_bound": "reproduction",
+    "decay_bound_general": "reproduction",
+    "rate_general_vs_balanced": "reproduction",
+    "lower_bound_rejects_balanced": "check",
     "descent_recursion": "check",
     "theory": "check",
     "overparameterised_faster": "check",
@@ -91,10 +116,18 @@ SIDES = {
     "conservation": ("<=", 1e-8),
     "closed_form_scalar": ("<=", 1e-6),
     "closed_form_riccati": ("<=", 1e-6),
-    "rate_scalar": ("<=", 0.02),
-    "rate_matrix_modes": ("<=", 0.02),
+    "rate_scalar": ("<=", 1e-3),
+    "rate_scalar_vs_balanced": (">", 1e-3),
+    "rate_matrix_modes": ("<=", 1e-3),
+    "rate_matrix_vs_balanced": (">", 1e-3),
     "spectrum_of_F": ("<=", 1e-10),
     "acceleration": ("==", 0.0),
+    "rate_general_linearised": ("<=", 1e-3),
+    "rate_general_upper_bound": ("<=", 1.001),
+    "rate_general_lower_bound": (">=", 0.999),
+    "decay_bound_general": (">=", 1.0 - 1e-6),
+    "rate_general_vs_balanced": (">", 1.001),
+    "lower_bound_rejects_balanced": ("<", 0.999),
     "descent_recursion": ("<=", 1e-12),
     "theory": ("==", 0.0),
     "overparameterised_faster": (">", 1.0),
@@ -168,9 +201,21 @@ def _edit_metrics(results: Results, run: str, key: str, value: Any) -> None:
         ("matrix", "conservation_rel_err_max", None, "conservation"),  # JSON null = non-finite
         ("scalar", "closed_form_rel_err_max", 2e-6, "closed_form_scalar"),
         ("matrix", "riccati_rel_err_max", 1e-2, "closed_form_riccati"),
-        ("scalar", "rate_rel_err_max", 0.021, "rate_scalar"),
+        ("scalar", "rate_rel_err_max", 0.0011, "rate_scalar"),
         ("scalar", "rate_rel_err_max", None, "rate_scalar"),  # no fit in the window
-        ("matrix", "rate_rel_err_max", 0.5, "rate_matrix_modes"),
+        ("scalar", "rate_vs_balanced_min", 5e-4, "rate_scalar_vs_balanced"),  # no acceleration resolved
+        ("matrix", "rate_rel_err_max", 0.0011, "rate_matrix_modes"),
+        ("matrix", "rate_vs_balanced_min", 1e-3, "rate_matrix_vs_balanced"),  # strict: equal fails
+        ("general", "conservation_rel_err_max", 1e-6, "conservation"),
+        ("general", "rate_rel_err_max", 2e-3, "rate_general_linearised"),
+        ("general", "rate_rel_err_max", None, "rate_general_linearised"),
+        ("general", "upper_ratio_max", 1.01, "rate_general_upper_bound"),
+        ("general", "lower_ratio_min", 0.99, "rate_general_lower_bound"),
+        ("general", "lower_ratio_min", None, "rate_general_lower_bound"),
+        ("general", "average_rate_ratio_min", 0.9999, "decay_bound_general"),
+        ("general", "definite_over_balanced_min", 1.0005, "rate_general_vs_balanced"),
+        ("general", "balanced_over_weakest_bound", 0.9995, "lower_bound_rejects_balanced"),
+        ("general", "balanced_average_rate_ratio", 1.2, "lower_bound_rejects_balanced"),
         ("matrix", "spectrum_err_max", 1e-6, "spectrum_of_F"),
         ("scalar", "acceleration_violations", 1, "acceleration"),
         ("descent", "recursion_dev_max", 1e-9, "descent_recursion"),
@@ -191,7 +236,8 @@ def test_a_bad_number_fails_exactly_its_claim(
 @pytest.mark.parametrize(
     ("run", "key", "value", "claim_id"),
     [
-        ("scalar", "rate_rel_err_max", 0.02, "rate_scalar"),
+        ("scalar", "rate_rel_err_max", 1e-3, "rate_scalar"),
+        ("general", "lower_ratio_min", 0.999, "rate_general_lower_bound"),
         ("matrix", "riccati_rel_err_max", 1e-6, "closed_form_riccati"),
         ("descent", "recursion_dev_max", 1e-12, "descent_recursion"),
     ],
@@ -241,15 +287,66 @@ def test_a_failing_sympy_check_fails_the_theory_claim(results: Results, tmp_path
 
 
 def test_default_config_meets_claims_numbers() -> None:
-    """The default-scale matrix run (the slowest, ~0.5 s) meets its thresholds."""
-    spec = studies.runs("gradient_flow", section("gradient_flow"))["matrix"]
-    output = study.execute(spec, RunContext("gradient_flow", 0, "default", "cpu", Path(".")))
-    metrics = output.metrics
+    """The default-scale matrix and general runs (the slowest, ~1 s each) meet their thresholds."""
+    table = studies.runs("gradient_flow", section("gradient_flow"))
+    context = RunContext("gradient_flow", 0, "default", "cpu", Path("."))
+    metrics = study.execute(table["matrix"], context).metrics
     assert metrics["conservation_rel_err_max"] <= 1e-8
     assert metrics["riccati_rel_err_max"] <= 1e-6
-    assert metrics["rate_rel_err_max"] <= 0.02
+    assert metrics["rate_rel_err_max"] <= claims_of.RATE_REL_ERR_MAX
+    assert metrics["rate_vs_balanced_min"] > claims_of.RATE_REL_ERR_MAX
     assert metrics["init_balance_err_max"] <= 1e-12
     assert not math.isnan(metrics["rate_rel_err_max_balanced"])
+    general = study.execute(table["general"], context).metrics
+    assert general["init_imbalance_err_max"] <= 1e-12
+    assert general["conservation_rel_err_max"] <= 1e-8
+    assert general["rate_rel_err_max"] <= claims_of.RATE_REL_ERR_MAX
+    assert general["definite_cases"] == 2 * table["general"].draws
+    assert general["upper_ratio_max"] <= 1 + claims_of.RATE_BOUND_SLACK
+    assert general["lower_ratio_min"] >= 1 - claims_of.RATE_BOUND_SLACK
+    assert general["balanced_over_weakest_bound"] < 1 - claims_of.RATE_BOUND_SLACK
+
+
+def test_the_rate_test_has_power_at_the_default_grid() -> None:
+    """The rule that accepts the derived rate (|fitted/derived − 1| ≤ tolerance) rejects the balanced rate
+    2y (no acceleration) at every λ ≠ 0 of the default scalar grid; and the claim built on the balanced
+    rate as the prediction fails."""
+    spec = studies.runs("gradient_flow", section("gradient_flow"))["scalar"]
+    metrics = study.execute(spec, RunContext("gradient_flow", 0, "default", "cpu", Path("."))).metrics
+    tolerance = claims_of.RATE_REL_ERR_MAX
+    for record in metrics["records"]:
+        fitted = record["rate_fitted"]
+        assert abs(fitted / record["rate_predicted"] - 1) <= tolerance, record["lam"]
+        if record["lam"] != 0.0:
+            assert abs(fitted / (2 * spec.y) - 1) > tolerance, record["lam"]
+    no_acceleration = max(abs(r["rate_fitted"] / (2 * spec.y) - 1) for r in metrics["records"])
+    assert stats.verdict(stats.exact(no_acceleration), "<=", tolerance) == "fails"
+
+
+def test_a_general_flow_cut_off_by_t_max_has_no_rate_and_fails() -> None:
+    """Too short a horizon leaves the residual above the window: no fitted rate, so the claims fail."""
+    spec = studies.runs(
+        "gradient_flow", section("gradient_flow", {**TINY, "general": {**TINY["general"], "t_max": 3.0}})
+    )
+    metrics = study.execute(
+        spec["general"], RunContext("gradient_flow", 0, "smoke", "cpu", Path("."))
+    ).metrics
+    assert all(math.isnan(r["rate_fitted"]) for r in metrics["records"])
+    assert math.isinf(metrics["rate_rel_err_max"]) and math.isinf(metrics["lower_ratio_min"])
+
+
+def test_the_general_lower_bound_test_rejects_the_balanced_flow(results: Results) -> None:
+    """Applied to the balanced starts (Q = 0), the lower-bound claims' rule fails: no acceleration is
+    told apart from the bound q* by the same test."""
+    metrics = results.metrics(results.one(GeneralImbalanceRun))
+    weakest = metrics["weakest_lower_bound"]
+    for record in metrics["records"]:
+        if not record["balanced"]:
+            continue
+        ratio = record["rate_fitted"] / weakest
+        assert stats.verdict(stats.exact(ratio), ">=", 1 - claims_of.RATE_BOUND_SLACK) == "fails"
+        average = record["average_rate_min"] / weakest
+        assert stats.verdict(stats.exact(average), ">=", 1 - claims_of.DECAY_BOUND_SLACK) == "fails"
 
 
 def test_figures(results: Results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,12 @@ REQUIRED = {
     "riccati_poly_singular_3x3_k2",
     "riccati_general_numeric",
     "stacked_riccati_flow_2x2x2",
+    "residual_flow_2x2x2",
+    "residual_energy_2x2x2",
+    "sylvester_modes_2x2",
+    "square_gram_spectra_2x2",
+    "rate_bound_algebra",
+    "imbalanced_init_identity_2x2",
     "descent_scalar_recursion",
     "descent_matrix_recursion_2x2x3",
 }
@@ -63,3 +69,20 @@ def test_wrong_descent_identity_is_detected() -> None:
     u1, v1 = u + eta * r * v, v + eta * r * u
     residual = sp.expand((u1**2 - v1**2) - (u**2 - v**2))
     assert symbolic._result("wrong", residual, "2.5")["passes"] is False
+
+
+def test_wrong_residual_flow_is_detected() -> None:
+    """Dropping the RVVᵀ term of Ṙ = −UUᵀR − RVVᵀ (§2.6) leaves a nonzero residual."""
+    f = symbolic._factor_flow(2, 2, 2)
+    U, R = f["U"], f["R"]
+    wrong = (R.diff(symbolic.t).subs(f["flow"]) + U * U.T * R).applyfunc(sp.expand)
+    assert symbolic._result("wrong", wrong, "2.6")["passes"] is False
+
+
+def test_wrong_rate_bound_is_detected() -> None:
+    """sqrt(λ² + σ²) is not the rate attained at Q = λI (the bound has 4σ²)."""
+    lam = sp.Symbol("lambda", real=True)
+    sigma = sp.Symbol("sigma", positive=True)
+    a = (lam + sp.sqrt(lam**2 + 4 * sigma**2)) / 2
+    wrong = sp.simplify(a + (a - lam) - sp.sqrt(lam**2 + sigma**2))
+    assert symbolic._result("wrong", wrong, "2.6")["passes"] is False

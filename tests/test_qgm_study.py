@@ -1,6 +1,7 @@
-"""The qgm study: the run table (typed specs, per-run re-runs), partitions as the runs use them, one tiny
-run, claims from per-seed numbers (verdicts from their intervals: holds, inconclusive, fails), figures from
-stored records only, and the benchmark's shape."""
+"""The qgm study: the run table (typed specs, what each run reads and needs, per-run re-runs), the warm-up
+and the paper-scale settings, partitions as the runs use them, a tiny execution (tuning on the validation
+split, reuse of the first seed), claims from per-seed numbers (verdicts from their intervals: holds,
+inconclusive, fails), figures from stored records only, and the benchmark's shape."""
 
 from __future__ import annotations
 
@@ -14,28 +15,42 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers.records import context, record_run, study_results
+import yaml
+from helpers.records import context, execute_all, record_run, study_results
 
 from pipeline import studies
 from pipeline.core.bench import Benchmark
 from pipeline.core.config import ConfigError, section
 from pipeline.data.partition import class_entropy, dirichlet_lists
-from pipeline.decentralized.runner import load_data, make_shards
+from pipeline.data.registry import DATASETS
+from pipeline.data.sources import mnist1d
+from pipeline.decentralized.runner import load_data, make_schedule, make_shards
 from pipeline.qgm import claims as claims_of
 from pipeline.qgm import study, training
-from pipeline.qgm.runs import METHODS, QgmRun
+from pipeline.qgm.runs import METHODS, QgmRun, TuneRun, method_lrs
 from pipeline.qgm.runs import spec as qgm_spec
 from pipeline.results import Results
 
+REPO = Path(__file__).resolve().parents[1]
 CLAIM_CFG: dict[str, Any] = {
     "alphas": [10.0, 1.0, 0.1],
     "methods": ["allreduce_sgdm_n", "dsgd", "dsgdm_n", "qg_dsgdm_n"],
+    "lrs": [0.05, 0.1],
+    "method_lrs": {"dsgd": [0.5]},
     "seeds": 3,
 }
 
 
-def _runs(overrides: dict[str, Any] | None = None) -> dict[str, QgmRun]:
+def _runs(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return studies.runs("qgm", section("qgm", overrides))
+
+
+def _paper() -> dict[str, Any]:
+    return section("qgm", yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["qgm"])
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    return {run for run in before if run in after and before[run] != after[run]}
 
 
 # ------------------------------------------------------------------------------------------ run table
@@ -43,68 +58,89 @@ def _runs(overrides: dict[str, Any] | None = None) -> dict[str, QgmRun]:
 
 def test_registered_and_watching_the_shared_engine() -> None:
     assert studies.implementation("qgm") is study
-    assert "pipeline/decentralized/algorithms.py" in studies.code_paths("qgm")
+    paths = set(studies.code_paths("qgm"))
+    assert {"pipeline/decentralized/algorithms.py", "pipeline/decentralized/tuning.py"} <= paths
     assert not studies.has_theory("qgm")
-    assert studies.datasets("qgm", section("qgm")) == ["mnist1d"]
+    assert studies.datasets("qgm", section("qgm")) == ["mnist1d_large"]
 
 
-def test_runs_cover_methods_alphas_seeds_with_todays_ids() -> None:
-    table = _runs({**CLAIM_CFG, "seeds": 2})
-    assert len(table) == 3 * 4 * 2
-    assert list(table)[:3] == ["allreduce_sgdm_n_a10_s0", "allreduce_sgdm_n_a10_s1", "dsgd_a10_s0"]
-    assert "qg_dsgdm_n_a0.1_s1" in table and "dsgd_a1_s0" in table
-    assert all(type(spec) is QgmRun and spec.method in METHODS for spec in table.values())
+def test_runs_cover_methods_alphas_seeds_with_derived_ids() -> None:
+    table = _runs()
+    expected = []
+    for alpha in ("10", "1", "0.1"):
+        for method in ("allreduce_sgdm_n", "dsgdm_n", "qg_dsgdm_n"):
+            if method == "allreduce_sgdm_n" and alpha != "10":
+                continue  # all-reduce runs at reference_alphas only
+            grid = ("0.01", "0.02", "0.04") if method == "allreduce_sgdm_n" else ("0.025", "0.05", "0.1")
+            expected += [f"tune_{method}_a{alpha}_lr{lr}" for lr in grid]
+            expected += [f"{method}_a{alpha}_s{i}" for i in range(5)]
+    assert list(table) == expected
+    assert {type(spec) for spec in table.values()} == {TuneRun, QgmRun}
     spec = table["qg_dsgdm_n_a0.1_s1"]
-    assert (spec.method, spec.alpha, spec.seed_index) == ("qg_dsgdm_n", 0.1, 1)
+    assert (spec.method, spec.alpha, spec.seed_index, spec.lrs) == ("qg_dsgdm_n", 0.1, 1, (0.025, 0.05, 0.1))
+    assert spec.needs() == tuple(f"tune_qg_dsgdm_n_a0.1_lr{lr}" for lr in ("0.025", "0.05", "0.1"))
+    order = list(table)
+    assert all(order.index(need) < order.index(run) for run, s in table.items() for need in s.needs())
 
 
 def test_spec_json_round_trips() -> None:
-    for spec in _runs({"methods": list(METHODS), "warmup_from": 0.05}).values():
+    for spec in _runs({"methods": list(METHODS), "warmup_from": 0.0}).values():
         assert studies.spec_from_dict("qgm", json.loads(json.dumps(spec.to_dict()))) == spec
 
 
-def test_methods_are_checked() -> None:
+def test_relations_between_keys_are_checked() -> None:
     with pytest.raises(ConfigError, match="methods"):
         section("qgm", {"methods": ["dsgdm_n", "qg_dsgdm_n", "adam"]})
     with pytest.raises(ConfigError, match="qg_dsgdm_n"):
         _runs({"methods": ["dsgdm_n", "dsgd"]})
     with pytest.raises(ConfigError, match="sgd"):
-        section("qgm", {"method_lrs": {"sgd": 0.3}})
+        section("qgm", {"method_lrs": {"sgd": [0.3]}})
     with pytest.raises(ConfigError, match="alphas"):
         _runs({"alphas": [0.1, 0.1000000001]})
+    with pytest.raises(ConfigError, match="reference_alphas"):
+        _runs({"reference_alphas": [5.0]})
+    with pytest.raises(ConfigError, match="repeated"):
+        _runs({"lrs": [0.05, 0.05]})
 
 
-def test_method_lrs_override_only_when_positive() -> None:
-    table = _runs({"lr": 0.1, "method_lrs": {"dsgd": 0.5, "dsgdm_n": 0.0}, "methods": list(METHODS)})
-    lrs = {spec.method: spec.lr for spec in table.values()}
-    assert lrs == {"allreduce_sgdm_n": 0.1, "dsgd": 0.5, "dsgdm_n": 0.1, "qg_dsgdm_n": 0.1, "d2": 0.1,
-                   "gradient_tracking": 0.1}  # fmt: skip
-    engine = training.engine_spec(table["dsgd_a0.1_s0"], (40,))
+def test_each_method_has_its_grid_and_reads_only_its_settings() -> None:
+    cfg = section("qgm", {"methods": list(METHODS), "method_lrs": {"dsgdm_n": [0.2, 0.4]}})
+    grids = {method: method_lrs(cfg, method) for method in METHODS}
+    assert grids["dsgdm_n"] == (0.2, 0.4) and grids["qg_dsgdm_n"] == (0.025, 0.05, 0.1)
+    assert grids["allreduce_sgdm_n"] == (0.01, 0.02, 0.04)  # below its loss spikes on MNIST-1D
+    assert grids["dsgd"] == grids["d2"] == (0.25, 0.5, 1.0)  # no momentum: about 1/(1 − β) times the step
+    dsgd = qgm_spec(cfg, "dsgd", 0.1, 0)
+    engine = training.engine_spec(dsgd, 0.5, (40,))
     assert engine["lr"] == 0.5 and engine["partition"] == {"kind": "dirichlet", "alpha": 0.1}
-    assert engine["warmup_from"] is None and engine["momentum"] == 0.0
-    qgm = training.engine_spec(table["qg_dsgdm_n_a0.1_s0"], (40,))
+    assert engine["momentum"] == 0.0 and engine["buffer_rate"] is None
+    qgm = training.engine_spec(qgm_spec(cfg, "qg_dsgdm_n", 0.1, 0), 0.05, (40,))
     assert qgm["buffer_rate"] == 0.1 and qgm["momentum"] == 0.9
+    assert not training.engine_spec(dsgd, 0.5, (40,))["evaluate_valid"]
+    tune = studies.runs("qgm", cfg)["tune_dsgd_a0.1_lr0.5"]
+    assert training.engine_spec(tune, tune.lr, (40,))["evaluate_valid"]  # only tuning runs score validation
 
 
-def _changed(before: dict[str, QgmRun], after: dict[str, QgmRun]) -> set[str]:
-    return {run for run in before if run in after and before[run] != after[run]}
-
-
-def test_changing_a_method_lr_changes_only_that_methods_specs() -> None:
+def test_changing_one_key_changes_exactly_the_specs_that_read_it() -> None:
     base = _runs()
-    after = _runs({"method_lrs": {"dsgd": 0.3}})
-    assert list(after) == list(base)
-    assert _changed(base, after) == {run for run, spec in base.items() if spec.method == "dsgd"}
+    grid = _runs({"method_lrs": {"dsgdm_n": [0.05, 0.1]}})
+    assert set(base) - set(grid) == {f"tune_dsgdm_n_a{a}_lr0.025" for a in ("10", "1", "0.1")}
+    assert _changed(base, grid) == {
+        run for run, spec in base.items() if isinstance(spec, QgmRun) and spec.method == "dsgdm_n"
+    }
     buffer = _runs({"buffer_rate": 0.2})
     assert _changed(base, buffer) == {run for run, spec in base.items() if spec.method == "qg_dsgdm_n"}
     assert _changed(base, _runs({"steps": 400})) == set(base)
+    reference = _runs({"reference_alphas": [10.0, 1.0]})
+    added = set(reference) - set(base)
+    assert added == {r for r, s in reference.items() if s.method == "allreduce_sgdm_n" and s.alpha == 1.0}
+    assert not _changed(base, reference)
 
 
 def test_adding_an_alpha_adds_only_its_specs() -> None:
     base = _runs()
     after = _runs({"alphas": [10.0, 1.0, 0.1, 0.05]})
     added = set(after) - set(base)
-    assert added == {run for run, spec in after.items() if spec.alpha == 0.05} and len(added) == 4 * 3
+    assert added == {run for run, spec in after.items() if spec.alpha == 0.05} and len(added) == 2 * (3 + 5)
     assert all(after[run] == spec for run, spec in base.items())
 
 
@@ -112,8 +148,55 @@ def test_adding_a_seed_leaves_existing_specs_equal() -> None:
     base = _runs({"seeds": 3})
     after = _runs({"seeds": 4})
     added = set(after) - set(base)
-    assert added == {run for run, spec in after.items() if spec.seed_index == 3} and len(added) == 3 * 4
+    assert added == {run for run, spec in after.items() if isinstance(spec, QgmRun) and spec.seed_index == 3}
+    assert len(added) == 1 + 2 * 3
     assert all(after[run] == spec for run, spec in base.items())
+
+
+# ---------------------------------------------------------------------- warm-up and the paper-scale settings
+
+
+@pytest.mark.parametrize("scale", ["default", "paper"])
+def test_the_schedule_starts_at_the_configured_warmup_lr(scale: str) -> None:
+    cfg = section("qgm") if scale == "default" else _paper()
+    shape = (40,) if scale == "default" else (3, 32, 32)
+    for spec in studies.runs("qgm", cfg).values():
+        lr = spec.lr if isinstance(spec, TuneRun) else spec.lrs[-1]
+        schedule = make_schedule(training.engine_spec(spec, lr, shape))
+        assert schedule.lr_at(0) == cfg["warmup_from"]
+        assert schedule.lr_at(cfg["warmup_steps"]) == pytest.approx(lr)
+    spec = _runs({"warmup_from": 0.0})["tune_dsgdm_n_a1_lr0.1"]
+    assert make_schedule(training.engine_spec(spec, 0.1, (40,))).lr_at(0) == 0.1  # 0: no ramp
+
+
+def test_paper_scale_settings() -> None:
+    """CIFAR-10 with crop/flip and the code's normalisation, ResNet-EvoNorm-20 (32 groups), ring of 16, every
+    method with a grid around the README's 0.05·16 = 0.8 (η/(1 − β) = 8 for the momentum-free ones), 300
+    epochs of the 45,000 kept images (87 steps each), a 5-epoch warm-up from 0.1: no MNIST-1D value."""
+    cfg = _paper()
+    assert set(cfg["methods"]) == set(METHODS) and (cfg["n_workers"], cfg["topology"]) == (16, "ring")
+    for method in METHODS:
+        grid = method_lrs(cfg, method)
+        assert (8.0 if method in ("dsgd", "d2") else 0.8) in grid, method
+    assert (cfg["dataset"], cfg["normalise"], cfg["augment"]) == ("cifar10", "cifar10", "crop_flip")
+    assert cfg["model"] == {"name": "resnet20", "width": 16, "norm": "evonorm", "groups": 32}
+    per_epoch = (50_000 - cfg["valid_size"]) // 16 // cfg["batch_size"]
+    assert per_epoch == 87 and cfg["steps"] == 300 * per_epoch and cfg["warmup_steps"] == 5 * per_epoch
+    assert (cfg["warmup_from"], cfg["momentum"], cfg["weight_decay"]) == (0.1, 0.9, 1e-4)
+
+
+def test_the_large_mnist1d_is_the_same_generator_with_more_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake(data_root: Any = None, download: bool = False, **overrides: Any) -> Any:
+        calls.append(overrides)
+        return mnist1d.DatasetBundle("mnist1d", {"train_x": torch.zeros(1, 40)}, {"source": "x"})
+
+    monkeypatch.setattr(mnist1d, "load", fake)
+    bundle = mnist1d.load_large()
+    assert calls == [{"num_samples": 25_000}] and bundle.name == "mnist1d_large"
+    assert DATASETS["mnist1d_large"].loader is mnist1d.load_large
+    assert 0.8 * 25_000 - 2_000 >= 32 * 500  # 32 workers hold over 500 training signals each
 
 
 # ------------------------------------------------------------------------------ partitions, as the runs use
@@ -125,7 +208,7 @@ def _labels(n: int = 4000, classes: int = 10) -> torch.Tensor:
 
 def _shards(alpha: float, index: int = 0, n: int = 16) -> list[np.ndarray]:
     spec = qgm_spec(section("qgm", {"n_workers": n}), "qg_dsgdm_n", alpha, index)
-    return make_shards(training.engine_spec(spec, (40,)), _labels(), training.run_seed(0, index))
+    return make_shards(training.engine_spec(spec, 0.05, (40,)), _labels(), training.run_seed(0, index))
 
 
 @pytest.mark.parametrize("alpha", [10.0, 1.0, 0.1])
@@ -142,7 +225,7 @@ def test_shards_equal_sized_disjoint_and_deterministic(alpha: float) -> None:
 def test_every_method_of_a_seed_sees_the_same_partition() -> None:
     cfg = section("qgm")
     seed = training.run_seed(0, 1)
-    engines = [training.engine_spec(qgm_spec(cfg, m, 0.1, 1), (40,)) for m in METHODS]
+    engines = [training.engine_spec(qgm_spec(cfg, m, 0.1, 1), 0.05, (40,)) for m in METHODS]
     parts = [make_shards(engine, _labels(), seed) for engine in engines]
     for other in parts[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(parts[0], other, strict=True))
@@ -173,39 +256,76 @@ def test_group_of_ten_structure() -> None:
 
 TINY: dict[str, Any] = {
     "dataset": "digits",
+    "valid_size": 200,
     "model": {"name": "small_cnn", "width": 2},
     "n_workers": 4,
     "alphas": [10.0, 0.1],
-    "methods": ["dsgdm_n", "qg_dsgdm_n"],
-    "steps": 4,
-    "seeds": 1,
-    "eval_every": 0,
-    "checkpoint_every": 2,
+    "reference_alphas": [0.1],
+    "methods": ["allreduce_sgdm_n", "dsgdm_n", "qg_dsgdm_n"],
+    "lrs": [0.05, 0.2],
+    "method_lrs": {"allreduce_sgdm_n": []},  # empty: the shared grid
+    "warmup_steps": 2,
+    "warmup_from": 0.01,
+    "steps": 6,
+    "seeds": 2,
+    "eval_every": 3,
+    "score_evals": 2,
+    "checkpoint_every": 3,
 }
 
 
-def test_tiny_run_executes_and_records_its_partition(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Results:
     torch.set_num_threads(1)
-    results = study_results("qgm", TINY, tmp_path)
-    spec = results.one(QgmRun, method="qg_dsgdm_n", alpha=0.1)
-    assert spec.id == "qg_dsgdm_n_a0.1_s0"
-    output = study.execute(spec, context(results, spec))
-    m = output.metrics
-    assert m["method"] == "qg_dsgdm_n" and m["alpha"] == 0.1 and m["partition"] == "dirichlet"
-    assert m["seed"] == training.run_seed(0, 0) and m["lr"] == 0.1
-    assert m["steps"] == 4 and 0.0 <= m["test_local_accuracy"] <= 1.0 and 0.0 <= m["test_avg_accuracy"] <= 1.0
-    counts = np.asarray(m["class_counts"])
-    assert counts.shape == (4, 10) and len(set(counts.sum(axis=1))) == 1
-    labels = load_data({"dataset": "digits"}, None)[1]
-    shards = make_shards(training.engine_spec(spec, (1, 8, 8)), labels, m["seed"])
-    expected = [np.bincount(labels.numpy()[s], minlength=10) for s in shards]
-    assert np.array_equal(counts, np.asarray(expected))
-    xi = output.history["train_xi_sq"].dropna()
-    assert len(xi) == 4 and (xi >= 0).all() and xi.iloc[-1] > 0  # non-IID gossip leaves disagreement
-    assert m["xi_sq_mean"] == pytest.approx(float(xi.mean()))
-    assert (results.run_dir(spec) / "train.pt").exists()  # checkpoint_every = 2
+    only = lambda spec: spec.alpha == 0.1  # noqa: E731 -- every method at one alpha keeps it short
+    return execute_all("qgm", TINY, tmp_path_factory.mktemp("qgm"), only=only)
+
+
+def _metrics(results: Results, run: str) -> dict[str, Any]:
+    (spec,) = [spec for spec in results if spec.id == run]
+    return results.metrics(spec)
+
+
+def test_tiny_runs_tune_on_validation_and_reuse_the_first_seed(tiny: Results) -> None:
+    for method in TINY["methods"]:
+        scores = {
+            lr: _metrics(tiny, f"tune_{method}_a0.1_lr{lr:g}")["score_valid_local_accuracy"]
+            for lr in (0.05, 0.2)
+        }
+        best = max(scores, key=lambda lr: (scores[lr], -list(scores).index(lr)))
+        first, second = _metrics(tiny, f"{method}_a0.1_s0"), _metrics(tiny, f"{method}_a0.1_s1")
+        assert first["lr"] == second["lr"] == best and first["reused"] == f"tune_{method}_a0.1_lr{best:g}"
+        assert first["lr_scores"] == {f"{lr:g}": v for lr, v in scores.items()}
+        assert "reused" not in second and second["seed"] == training.run_seed(0, 1)
+        assert "score_valid_local_accuracy" not in second  # the validation split is for tuning only
+        assert 0.0 <= second["score_test_local_accuracy"] <= 1.0
+        (spec,) = [s for s in tiny if s.id == f"{method}_a0.1_s1"]
+        history = tiny.history(spec)
+        assert history["train_lr"].iloc[0] == 0.01  # the configured warm-up start
+        assert history.loc[history["step"] == 3, "train_lr"].item() == pytest.approx(best)
+        xi = history["train_xi_sq"].dropna()
+        assert second["xi_sq_mean"] == pytest.approx(float(xi.mean()))
+        if method == "allreduce_sgdm_n":
+            assert second["xi_sq_mean"] == pytest.approx(0.0)
+        else:
+            assert xi.iloc[-1] > 0  # non-IID gossip leaves disagreement
+
+
+def test_tiny_runs_record_their_partition(tiny: Results) -> None:
+    counts = {m: np.asarray(_metrics(tiny, f"{m}_a0.1_s1")["class_counts"]) for m in TINY["methods"]}
+    first = counts["dsgdm_n"]
+    assert first.shape == (4, 10) and len(set(first.sum(axis=1))) == 1
+    assert all(np.array_equal(first, other) for other in counts.values())  # one partition per (alpha, seed)
+    m = _metrics(tiny, "qg_dsgdm_n_a0.1_s1")
+    assert (m["method"], m["alpha"], m["partition"]) == ("qg_dsgdm_n", 0.1, "dirichlet")
+    (spec,) = [s for s in tiny if s.id == "qg_dsgdm_n_a0.1_s1"]
+    data = load_data({"dataset": "digits", "valid_size": 200}, None)
+    shards = make_shards(training.engine_spec(spec, 0.05, (1, 8, 8)), data.y_train, m["seed"])
+    expected = [np.bincount(data.y_train.numpy()[s], minlength=10) for s in shards]
+    assert np.array_equal(first, np.asarray(expected))
+    assert (tiny.run_dir(spec) / "train.pt").exists()  # checkpoint_every = 3
     with pytest.raises(TypeError):
-        study.execute(object(), context(results, spec))  # type: ignore[arg-type]
+        study.execute(object(), context(tiny, spec))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ claims from numbers
@@ -226,6 +346,11 @@ def _per_seed(value: float | list[float], seed: int) -> float:
 def _write(root: Path, accuracy: Values, xi: dict[str, float | list[float]], **overrides: Any) -> Results:
     """Fake records of every CLAIM_CFG run under ``root`` (the numbers the claims and figures read)."""
     results = study_results("qgm", {**CLAIM_CFG, **overrides}, root)
+    steps = np.arange(1, 41)
+    for spec in results.select(TuneRun):
+        metrics = {"score_valid_local_accuracy": 0.7 + spec.lr, "lr": spec.lr}
+        history = pd.DataFrame({"step": steps, "train_xi_sq": 0.1, "train_lr": 0.1})
+        record_run(results.run_dir(spec), metrics, history, config={"spec": spec.to_dict()})
     for spec in results.select(QgmRun):
         method, alpha, s = spec.method, spec.alpha, spec.seed_index
         local = _per_seed(accuracy[(method, alpha)], s) + SEED_EFFECT[s] + _noise(method, s)
@@ -233,17 +358,18 @@ def _write(root: Path, accuracy: Values, xi: dict[str, float | list[float]], **o
             "method": method,
             "alpha": alpha,
             "seed_index": s,
-            "test_local_accuracy": local,
-            "test_avg_accuracy": local + 0.01,
+            "lr": spec.lrs[-1],
+            "score_test_local_accuracy": local,
+            "score_test_avg_accuracy": local + 0.01,
             "xi_sq_mean": _per_seed(xi.get(method, 0.0), s) / alpha if method != "allreduce_sgdm_n" else 0.0,
             "class_counts": [[10 * (c == w % 10) + 1 for c in range(10)] for w in range(4)],
         }
-        steps = np.arange(1, 41)
         history = pd.DataFrame(
             {
                 "step": steps,
                 "train_xi_sq": metrics["xi_sq_mean"] * np.exp(-steps / 40),
                 "train_lr": np.where(steps > 20, 0.01, 0.1),
+                "test_avg_accuracy": np.where(steps % 10 == 0, local, np.nan),
             }
         )
         record_run(results.run_dir(spec), metrics, history, config={"spec": spec.to_dict()})
@@ -303,6 +429,20 @@ def test_claims_hold_on_good_metrics(tmp_path: Path) -> None:
         assert Path(row.evidence).stem in figures.CAPTIONS
         assert "papers/" not in row.paper_source + row.note + row.claim and "§" not in row.paper_source
         assert "qg_dsgdm_n" not in row.claim and "dsgdm_n" not in row.claim  # human names in the text
+
+
+def test_the_near_iid_margin_is_never_tighter_than_the_reference_is_known(tmp_path: Path) -> None:
+    """max(1 point, the half-width of all-reduce's own 95% interval): a noisy reference widens the margin."""
+    acc = _with({("allreduce_sgdm_n", 10.0): [0.78, 0.80, 0.84]})
+    row = _rows(tmp_path, acc)["near_iid_methods_agree_dsgdm_n"]
+    spread = (
+        np.asarray([0.78, 0.80, 0.84])
+        + np.asarray(SEED_EFFECT)
+        + [_noise("allreduce_sgdm_n", s) for s in range(3)]
+    )
+    half = 4.302653 * 100 * spread.std(ddof=1) / math.sqrt(3)
+    assert row.threshold == pytest.approx(half, rel=1e-4) and row.threshold > 1.0
+    assert claims_of.equivalence_margin([80.0, 80.1, 79.9]) == 1.0
 
 
 def test_the_near_iid_claim_is_about_the_momentum_methods(tmp_path: Path) -> None:

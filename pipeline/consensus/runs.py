@@ -3,16 +3,21 @@ with consensus control, and the quadratic toy with its closed-form E Ξ² (see d
 
 Runs (seed index i = 0..seeds−1; the run seed is ``derive_seed(seed, "consensus", i) % 2**31``):
 
+- ``tune_allreduce_n<n>_lr<lr>`` (:class:`TuneRun`): all-reduce SGDm-N with n workers at one lr of the
+  grid (``lrs``, scaled with n by ``lr_scaling``), seed index 0; it records its validation score;
 - ``scale_allreduce_n<n>_s<i>`` / ``scale_ring_n<n>_s<i>`` (:class:`ScaleRun`): centralized SGDm-N and ring
-  DSGDm-N for each n in ``n_workers``;
-- ``phase<k>_n<N>_s<i>`` (:class:`PhaseRun`): decentralized (ring DSGDm-N) only in phase k, all-reduce
-  elsewhere, N = ``phase_workers``; if k is in ``control_phases`` the run also trains the consensus-control
-  arms of ``control_fractions`` (its spec holds them; it holds none otherwise);
+  DSGDm-N for each n in ``n_workers``, both at the lr whose tuning run at that n scored best on the
+  validation split (all-reduce is tuned per n; the ring uses the same lr, as the paper's lr rule does);
+- ``phase<k>_<arm>_n<N>_s<i>`` (:class:`PhaseRun`, N = ``phase_workers``): dec-phase-k, ring DSGDm-N only
+  in phase k and all-reduce elsewhere, uncontrolled (arm ``dec``) or, for k in ``control_phases``, under
+  consensus control (arm ``ctrl<f>``: gossip after each local step until Ξ ≤ f·Ξ_max, Ξ_max the largest
+  Ξ of the uncontrolled dec-phase-k run of the same seed in phase k);
 - ``quadratic`` (:class:`QuadraticRun`): closed form vs simulation of E Ξ² against the gossip rounds.
 
-The training runs share one :class:`Training` block (every setting they hand the engine), so editing
-``phase_workers`` re-runs only the phase runs, ``quadratic.chains`` only ``quadratic``, and a new seed
-only adds runs. Imports no torch (see :mod:`pipeline.core.study`).
+Runs that read others declare them (``needs()``): a scale run reads the tuning runs of its n; a phase run
+starts from the snapshot its parent kept at the first step of phase k (the all-reduce run of its seed,
+or the ring run for dec-phase-1: up to there the trajectories are the same), and a control arm reads its
+target from the uncontrolled run of its phase. Imports no torch (see :mod:`pipeline.core.study`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pipeline.core.study import RunSpec
 
 HAS_THEORY = True
 ALGORITHMS = ("allreduce", "ring")  # ScaleRun.algorithm; the engine's allreduce_sgdm_n and dsgdm_n
+UNCONTROLLED = "dec"
 
 
 @dataclass(frozen=True)
@@ -32,55 +38,118 @@ class Training:
     """The settings every training run hands the engine (pipeline.decentralized.runner).
 
     ``model`` is the config's ``model`` block ({name, width, norm, groups}), handed unchanged to
-    :func:`pipeline.decentralized.models.model_spec`.
+    :func:`pipeline.decentralized.models.model_spec`. ``steps`` is used when ``epochs`` is 0; otherwise a
+    run of n workers trains ``epochs`` passes over its shard (the step count then falls as n grows).
     """
 
     dataset: str
     train_subset: int
     test_subset: int
+    valid_size: int
+    normalise: str
+    augment: str
     model: dict[str, Any]
     topology: str
-    lr: float
-    warmup_steps: int
+    warmup_fraction: float
+    warmup_from: float | None
     momentum: float
     weight_decay: float
     batch_size: int
     steps: int
+    epochs: float
     milestones: tuple[float, ...]
-    max_rounds: int
     eval_every: int
+    score_evals: int
     checkpoint_every: int
+    backend: str = "simulator"
+
+
+@dataclass(frozen=True)
+class TuneRun(RunSpec):
+    """All-reduce SGDm-N with ``n_workers`` at one lr of the grid, seed index 0 (the tuning run)."""
+
+    n_workers: int
+    lr: float
+    snapshots: bool
+    training: Training
+    seed_index: int = 0
+
+    @property
+    def id(self) -> str:
+        return tune_id(self.n_workers, self.lr)
 
 
 @dataclass(frozen=True)
 class ScaleRun(RunSpec):
-    """All-reduce SGDm-N (``algorithm="allreduce"``) or ring DSGDm-N (``"ring"``) with n workers."""
+    """All-reduce SGDm-N (``algorithm="allreduce"``) or ring DSGDm-N (``"ring"``) with n workers, at the
+    best lr of ``lrs`` on the validation split (the tuning runs of n). ``snapshots``: keep the state at
+    each lr decay (n = ``phase_workers``: the phase runs start there)."""
 
     algorithm: str
     n_workers: int
     seed_index: int
+    lrs: tuple[float, ...]
+    snapshots: bool
     training: Training
 
     @property
     def id(self) -> str:
-        return f"scale_{self.algorithm}_n{self.n_workers}_s{self.seed_index}"
+        return scale_id(self.algorithm, self.n_workers, self.seed_index)
+
+    def needs(self) -> tuple[str, ...]:
+        return tuple(tune_id(self.n_workers, lr) for lr in self.lrs)
 
 
 @dataclass(frozen=True)
 class PhaseRun(RunSpec):
-    """Dec-phase-k: ring DSGDm-N only in ``phase`` (arm ``dec``), plus one arm ``ctrl<f>`` per control
-    fraction f, gossiping in that phase until Ξ ≤ f · Ξ_ref (Ξ_ref: mean Ξ of the ``dec`` arm in the phase).
-    ``control_fractions`` is empty when the phase is not in ``control_phases``."""
+    """Dec-phase-k: ring DSGDm-N only in ``phase``, uncontrolled (``fraction`` None, arm ``dec``) or with
+    Ξ held at ``fraction``·Ξ_max in that phase (arm ``ctrl<fraction>``). It trains at the lr chosen from
+    ``lrs`` (the grid of its n) for the all-reduce run of its seed, which it reads. ``max_rounds`` caps
+    the gossip rounds per step of a control arm (None for the uncontrolled arm, which never reads it)."""
 
     phase: int
+    fraction: float | None
     n_workers: int
     seed_index: int
-    control_fractions: tuple[float, ...]
+    lrs: tuple[float, ...]
+    max_rounds: int | None
     training: Training
 
     @property
+    def arm(self) -> str:
+        return UNCONTROLLED if self.fraction is None else fraction_label(self.fraction)
+
+    @property
     def id(self) -> str:
-        return f"phase{self.phase}_n{self.n_workers}_s{self.seed_index}"
+        return phase_id(self.phase, self.arm, self.n_workers, self.seed_index)
+
+    @property
+    def parent(self) -> str:
+        """The run whose snapshot at the first step of ``phase`` this run starts from (None: step 0)."""
+        if self.phase == 1:
+            return "" if self.fraction is not None else scale_id("ring", self.n_workers, self.seed_index)
+        return scale_id("allreduce", self.n_workers, self.seed_index)
+
+    @property
+    def start_phase(self) -> int:
+        """The phase whose first step this run starts at: the parent agrees with it up to there (the ring
+        run up to the end of phase 1 for dec-phase-1; the all-reduce run up to phase k otherwise)."""
+        return 2 if self.phase == 1 else self.phase
+
+    @property
+    def reference(self) -> str:
+        """The run whose Ξ in ``phase`` sets the control target (the uncontrolled dec-phase-k run)."""
+        if self.fraction is None:
+            return ""
+        return phase_id(self.phase, UNCONTROLLED, self.n_workers, self.seed_index)
+
+    @property
+    def lr_source(self) -> str:
+        """The scale run whose chosen lr this run trains at (the all-reduce run of its n and seed)."""
+        return scale_id("allreduce", self.n_workers, self.seed_index)
+
+    def needs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r for r in (self.parent, self.reference, self.lr_source) if r))
 
 
 @dataclass(frozen=True)
@@ -101,17 +170,36 @@ class QuadraticRun(RunSpec):
         return "quadratic"
 
 
-SPECS = (ScaleRun, PhaseRun, QuadraticRun)
+SPECS = (TuneRun, ScaleRun, PhaseRun, QuadraticRun)
+
+
+def tune_id(n: int, lr: float) -> str:
+    return f"tune_allreduce_n{n}_lr{lr:g}"
+
+
+def scale_id(algorithm: str, n: int, index: int) -> str:
+    return f"scale_{algorithm}_n{n}_s{index}"
+
+
+def phase_id(phase: int, arm: str, n: int, index: int) -> str:
+    return f"phase{phase}_{arm}_n{n}_s{index}"
 
 
 def fraction_label(fraction: float) -> str:
-    """The name of a phase run's control arm (its key in the run's ``arms`` metrics): ``ctrl0.25``."""
+    """The name of a control arm: ``ctrl0.25``."""
     return f"ctrl{fraction:g}"
 
 
 def phases(section: dict[str, Any]) -> list[int]:
     """The 1-based training phases the milestones delimit."""
     return list(range(1, len(section["milestones"]) + 2))
+
+
+def lr_grid(section: dict[str, Any], n: int) -> tuple[float, ...]:
+    """The lrs tried for all-reduce with n workers: ``lrs`` × (n / ``lr_workers``) with linear scaling
+    (the paper's 0.05·n rule), ``lrs`` as they are otherwise."""
+    factor = n / section["lr_workers"] if section["lr_scaling"] == "linear" else 1.0
+    return tuple(float(f"{lr * factor:.6g}") for lr in section["lrs"])
 
 
 def datasets(section: dict[str, Any]) -> list[str]:
@@ -126,6 +214,13 @@ def _check(section: dict[str, Any]) -> None:
             f"consensus.control_phases must be phases 1..{count} (len(milestones) + 1), "
             f"got {section['control_phases']}"
         )
+    if section["phase_workers"] not in section["n_workers"]:
+        raise ConfigError(
+            f"consensus.phase_workers ({section['phase_workers']}) must be one of n_workers "
+            f"{section['n_workers']}: the phase runs start from that n's all-reduce and ring runs"
+        )
+    if len(set(section["lrs"])) != len(section["lrs"]):
+        raise ConfigError(f"consensus.lrs has a repeated value: {section['lrs']}")
 
 
 def _training(section: dict[str, Any]) -> Training:
@@ -133,42 +228,64 @@ def _training(section: dict[str, Any]) -> Training:
         dataset=section["dataset"],
         train_subset=section["train_subset"],
         test_subset=section["test_subset"],
+        valid_size=section["valid_size"],
+        normalise=section["normalise"],
+        augment=section["augment"],
         model=dict(section["model"]),
         topology=section["topology"],
-        lr=section["lr"],
-        warmup_steps=section["warmup_steps"],
+        warmup_fraction=section["warmup_fraction"],
+        warmup_from=section["warmup_from"] or None,
         momentum=section["momentum"],
         weight_decay=section["weight_decay"],
         batch_size=section["batch_size"],
         steps=section["steps"],
+        epochs=section["epochs"],
         milestones=tuple(section["milestones"]),
-        max_rounds=section["max_rounds"],
         eval_every=section["eval_every"],
+        score_evals=section["score_evals"],
         checkpoint_every=section["checkpoint_every"],
+        backend=section["backend"],
     )
 
 
 def runs(section: dict[str, Any]) -> dict[str, RunSpec]:
-    """The scale runs (n, algorithm, seed), the phase runs (phase, seed), then ``quadratic``."""
+    """The tuning runs, the scale runs (n, algorithm, seed), the phase runs (phase, arm, seed), then
+    ``quadratic``."""
     _check(section)
-    training, seeds = _training(section), range(section["seeds"])
+    training, seeds, N = _training(section), range(section["seeds"]), section["phase_workers"]
     specs: list[RunSpec] = [
-        ScaleRun(algorithm=algorithm, n_workers=n, seed_index=i, training=training)
+        TuneRun(n_workers=n, lr=lr, snapshots=n == N, training=training)
+        for n in section["n_workers"]
+        for lr in lr_grid(section, n)
+    ]
+    specs += [
+        ScaleRun(
+            algorithm=algorithm,
+            n_workers=n,
+            seed_index=i,
+            lrs=lr_grid(section, n),
+            snapshots=n == N,
+            training=training,
+        )
         for n in section["n_workers"]
         for algorithm in ALGORITHMS
         for i in seeds
     ]
-    specs += [
-        PhaseRun(
-            phase=k,
-            n_workers=section["phase_workers"],
-            seed_index=i,
-            control_fractions=tuple(section["control_fractions"]) if k in section["control_phases"] else (),
-            training=training,
-        )
-        for k in phases(section)
-        for i in seeds
-    ]
+    for k in phases(section):
+        fractions = [None, *section["control_fractions"]] if k in section["control_phases"] else [None]
+        specs += [
+            PhaseRun(
+                phase=k,
+                fraction=f,
+                n_workers=N,
+                seed_index=i,
+                lrs=lr_grid(section, N),
+                max_rounds=None if f is None else section["max_rounds"],
+                training=training,
+            )
+            for f in fractions
+            for i in seeds
+        ]
     q = section["quadratic"]
     specs.append(
         QuadraticRun(

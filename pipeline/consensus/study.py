@@ -1,7 +1,7 @@
 """The consensus study (Kong, Lin, Koloskova, Jaggi, Stich 2021): what each run computes, the theory step
 and the claims. The run table is in :mod:`pipeline.consensus.runs`.
 
-Training runs (all-reduce vs ring over n, dec-phase-k with consensus control) are in
+Training runs (lr tuning, all-reduce vs ring over n, dec-phase-k with consensus control) are in
 :mod:`~pipeline.consensus.training`, on the shared engine :mod:`pipeline.decentralized`; the quadratic toy
 in :mod:`~pipeline.consensus.toy`; the sympy derivation in :mod:`~pipeline.consensus.theory`.
 """
@@ -11,13 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.consensus import toy, training
-from pipeline.consensus.runs import PhaseRun, QuadraticRun, ScaleRun
+from pipeline.consensus.runs import PhaseRun, QuadraticRun, ScaleRun, TuneRun
 from pipeline.core.study import RunContext, RunOutput
 from pipeline.decentralized.topology import mixing_matrix, spectral_gap
 
 
-def execute(spec: ScaleRun | PhaseRun | QuadraticRun, ctx: RunContext) -> RunOutput:
-    """Train one scale or phase run (seed from the seed index), or solve the quadratic toy (base seed)."""
+def execute(spec: TuneRun | ScaleRun | PhaseRun | QuadraticRun, ctx: RunContext) -> RunOutput:
+    """Train one tuning, scale or phase run (seed from the seed index), or solve the quadratic toy (base
+    seed)."""
+    if isinstance(spec, TuneRun):
+        return training.tune_run(spec, ctx)
     if isinstance(spec, ScaleRun):
         return training.scale_run(spec, ctx)
     if isinstance(spec, PhaseRun):

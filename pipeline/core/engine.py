@@ -35,6 +35,10 @@ Contract:
 - ``evaluate()`` runs after every ``eval_every`` steps and after the last step; its numbers (use
   distinct names such as ``test_accuracy``) join the history row and the final metrics.
 
+:func:`step_limit` caps every ``train`` call inside it at a few steps (the schedule, model, data and
+evaluation stay those of the full run): the check that a paper-scale run's code path works end to end,
+used by the tests and ``python -m pipeline.paper_check``; the workflow never sets it.
+
 Histories are rows ``{"step": s, "train_<name>": mean over the steps since the previous row, ...eval}``,
 written every ``log_every`` steps and at every evaluation. Wall time is kept out of the metrics so that
 equal seeds give equal metrics.
@@ -42,9 +46,12 @@ equal seeds give equal metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +70,53 @@ DIVERGENCE_FACTOR = 3.0
 DIVERGENCE_WINDOW = 20
 
 
+@dataclass
+class StepProbe:
+    """What :func:`step_limit` observed: per ``train`` call, the steps the full run would take, and the
+    wall seconds and FLOPs (torch's FlopCounterMode) of each step actually taken."""
+
+    limit: int
+    requested_steps: list[int] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)
+    step_flops: list[int] = field(default_factory=list)
+
+
+_PROBE: ContextVar[StepProbe | None] = ContextVar("step_probe", default=None)
+
+
+@contextmanager
+def step_limit(steps: int) -> Iterator[StepProbe]:
+    """Within the block every :func:`train` call stops after at most ``steps`` steps, then evaluates;
+    yields the :class:`StepProbe` that records the calls (the block's runs are checks, not results)."""
+    if steps < 1:
+        raise ValueError(f"step limit must be >= 1, got {steps}")
+    probe = StepProbe(steps)
+    token = _PROBE.set(probe)
+    try:
+        yield probe
+    finally:
+        _PROBE.reset(token)
+
+
+def _probed(step_fn: Callable, probe: StepProbe) -> Callable:
+    """``step_fn`` timed (CUDA synchronised) and its FLOPs counted into ``probe``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def timed(index: int, batch: Any) -> Any:
+        sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+        counter = FlopCounterMode(display=False)
+        sync()
+        start = time.perf_counter()
+        with counter:
+            output = step_fn(index, batch)
+        sync()
+        probe.step_seconds.append(time.perf_counter() - start)
+        probe.step_flops.append(int(counter.get_total_flops()))
+        return output
+
+    return timed
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """How long to train and when to evaluate, log and checkpoint (0 = only at the end)."""
@@ -78,6 +132,9 @@ class TrainSpec:
     desc: str = "train"
     divergence_factor: float = DIVERGENCE_FACTOR
     divergence_window: int = DIVERGENCE_WINDOW
+    # False in all but one process of a multi-process run: every process computes the checkpoint's state
+    # (gathering it may be collective) and reads the checkpoint, one writes it.
+    checkpoint_writer: bool = True
 
 
 @dataclass
@@ -191,7 +248,8 @@ def _save(spec: TrainSpec, run: _Run, state: Mapping[str, Any]) -> None:
         "rng": rng_state(),
         "state": {name: _get_state(obj) for name, obj in state.items()},
     }
-    save_checkpoint(spec.checkpoint_path, payload)
+    if spec.checkpoint_writer:
+        save_checkpoint(spec.checkpoint_path, payload)
 
 
 def _restore(spec: TrainSpec, state: Mapping[str, Any]) -> _Run | None:
@@ -290,6 +348,12 @@ def train(
     """Run (or resume, or return the finished) training described by ``spec``; see the module docstring."""
     if spec.steps < 1:
         raise ValueError(f"steps must be >= 1, got {spec.steps}")
+    probe = _PROBE.get()
+    if probe is not None:
+        probe.requested_steps.append(spec.steps)
+        step = _probed(step, probe)
+        if spec.steps > probe.limit:
+            spec = dataclasses.replace(spec, steps=probe.limit)
     if spec.checkpoint_every and spec.checkpoint_path is None:
         raise ValueError("checkpoint_every is set but checkpoint_path is not")
     start = time.perf_counter()

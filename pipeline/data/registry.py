@@ -6,6 +6,7 @@ name       scale   provided by
 digits     smoke   scikit-learn's ``load_digits`` (ships with the package)
 fashion_mnist default Debian package ``dataset-fashion-mnist`` or ``<data_root>/fashion-mnist``
 mnist1d    default PyPI package ``mnist1d``, generated offline
+mnist1d_large default the same generator with 25,000 samples (20,000 train / 5,000 test)
 kjv        default Debian package ``bible-kjv`` (the ``bible`` command) or ``<data_root>/kjv/kjv.txt``
 cifar10    paper   ``<data_root>/cifar10/cifar-10-batches-py`` (torchvision layout)
 stl10      paper   ``<data_root>/stl10/stl10_binary`` (torchvision layout), unlabeled split included
@@ -47,6 +48,9 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("digits", digits.load, "image", "smoke", "scikit-learn load_digits"),
         DatasetInfo("fashion_mnist", fashion_mnist.load, "image", "default", "Debian dataset-fashion-mnist"),
         DatasetInfo("mnist1d", mnist1d.load, "signal", "default", "PyPI mnist1d (generated offline)"),
+        DatasetInfo(
+            "mnist1d_large", mnist1d.load_large, "signal", "default", "PyPI mnist1d, 25,000 samples (offline)"
+        ),
         DatasetInfo("kjv", kjv.load, "text", "default", "Debian bible-kjv"),
         DatasetInfo("cifar10", cifar10.load, "image", "paper", "<data_root>/cifar10 (torchvision layout)"),
         DatasetInfo("stl10", stl10.load, "image", "paper", "<data_root>/stl10 (torchvision layout)"),

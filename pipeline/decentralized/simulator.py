@@ -44,6 +44,7 @@ class Simulator:
             momentum=algorithm.momentum, weight_decay=algorithm.weight_decay, nesterov=algorithm.nesterov
         )
         self.state = algorithm.init_state(X)
+        self.last_step = -1  # the latest step taken (what an evaluation right after it sees)
         if decentralized_phases is not None and "buf" not in self.state:
             self.state["buf"] = torch.zeros_like(X)
 
@@ -63,6 +64,7 @@ class Simulator:
     def step(self, step: int, batch: Batch) -> dict[str, torch.Tensor | float]:
         """Step ``step`` on ``batch = (inputs [n, B, ...], targets [n, B])``; returns loss, Ξ², rounds, lr."""
         inputs, targets = batch
+        self.last_step = step
         lr = self.schedule.lr_at(step)
         gossiping = self.decentralized(step)
         if not gossiping and step > 0 and self.decentralized(step - 1):

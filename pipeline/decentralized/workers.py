@@ -34,7 +34,8 @@ class StackedModel:
         self.sizes = [params[name].numel() for name in self.names]
         self.dim = sum(self.sizes)
         self._stacked_logits = vmap(self._logits, randomness="different")
-        if callable(getattr(model, "stacked_forward", None)) and self.names == list(params):
+        self.own_forward = callable(getattr(model, "stacked_forward", None)) and self.names == list(params)
+        if self.own_forward:
             self._stacked_logits = model.stacked_forward
         self._forward = vmap(self._logits, in_dims=(0, None))
 
@@ -82,10 +83,14 @@ class StackedModel:
         return flat, losses.detach()
 
     def logits(self, X: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """Logits ``[rows, N, classes]`` of every row's model on the same inputs."""
+        """Logits ``[rows, N, classes]`` of every row's model on the same inputs (the model's own
+        ``stacked_forward`` on the inputs shared by every row where it has one, else vmap)."""
         was_training = self.model.training
         self.model.eval()
         try:
+            if self.own_forward:
+                shared = inputs.unsqueeze(0).expand(X.shape[0], *inputs.shape)
+                return self._stacked_logits(self.unflatten(X), shared)
             return self._forward(self.unflatten(X), inputs)
         finally:
             self.model.train(was_training)

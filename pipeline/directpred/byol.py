@@ -3,10 +3,15 @@
 One call of :class:`SSLStep` is one iteration in the official code's order: (1) two augmented views
 through the online network, F̂ updated with both views' projections (detached, not centred); (2) the
 symmetric loss −2cos summed over both directions (written as 2 − 2cos, which has the same gradient);
-(3) one SGD step for encoder, projector and predictor; (4) DirectPred overwrites W_p from F̂ when
-``step % freq == 0``; (5) the EMA update of the target (BYOL). SimSiam uses the online network itself,
-detached, as the target. The random views are a pure function of ``(seed, step)``, so a resumed run replays
-them exactly.
+(3) one SGD step for encoder, projector and predictor (the predictor at ``pred_lr_ratio`` = α_p times the
+learning rate, Fig. 6); (4) a symmetric linear predictor is symmetrised, W_p ← (W_p + W_pᵀ)/2 (the code's
+``predictor_reg=symmetric``, Table 3), and DirectPred overwrites W_p from F̂ when ``step % freq == 0``;
+(5) the EMA update of the target (BYOL; γ_a = 0 is Table 3's "no EMA": the target is then the online
+network after the step). SimSiam uses the online network itself, detached, as the target. The random
+views are a pure function of ``(seed, step)``, so a resumed run replays them exactly.
+
+The networks are built in a fixed order, online, target, predictor, so that every predictor variant of one
+seed starts from the same online network and target (also with ``target_init="independent"``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class SSLConfig:
     weight_decay: float = 4e-4
     ema: float = 0.996
     target_init: str = "copy"  # copy | independent (the official code's behaviour)
+    pred_lr_ratio: float = 1.0  # α_p: the predictor's learning rate over the encoder's (Fig. 6)
     proj_hidden: int = 128
     proj_dim: int = 64
     pred_hidden: int = 128
@@ -85,18 +91,20 @@ class SSLStep:
         if cfg.freq < 1:
             raise ValueError(f"freq must be >= 1, got {cfg.freq}")
         self.cfg, self.augment, self.seed, self.device = cfg, augment, seed, torch.device(device)
+        if cfg.pred_lr_ratio <= 0:
+            raise ValueError(f"pred_lr_ratio must be > 0, got {cfg.pred_lr_ratio}")
         self.online = make_net().to(self.device)
-        self.predictor = build_predictor(cfg.predictor, cfg.proj_dim, cfg.pred_hidden).to(self.device)
         self.target: SSLNet | None = None
         if cfg.method == "byol":
             self.target = (
                 copy.deepcopy(self.online) if cfg.target_init == "copy" else make_net().to(self.device)
             )
             self.target.requires_grad_(False)
+        self.predictor = build_predictor(cfg.predictor, cfg.proj_dim, cfg.pred_hidden).to(self.device)
         self.estimator = CorrelationEstimator(cfg.proj_dim, cfg.rho).to(self.device)
         params = [
             {"params": list(self.online.parameters())},
-            {"params": list(self.predictor.parameters())},
+            {"params": list(self.predictor.parameters()), "lr": cfg.lr * cfg.pred_lr_ratio},
         ]
         self.optimizer = torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay

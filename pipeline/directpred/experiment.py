@@ -1,12 +1,19 @@
-"""One BYOL/SimSiam run on images: data, training through the shared engine, eigen-tracking, linear probe.
+"""One BYOL/SimSiam run on images: data, training through the shared engine, eigen-tracking, linear probe;
+and the probe baselines (the untrained encoder, raw pixels).
 
 The run's spec (:class:`pipeline.directpred.runs.SSLRun`) names the dataset, the method, the predictor
 variant and the seed index, e.g. ``fashion_mnist_byol_directpred_freq5_s1`` (docs/directpred.md); ``ssl``
 here is that dataset's settings (:class:`~pipeline.directpred.runs.SSLSettings`: the ``ssl`` section with
 its ``per_dataset`` overrides applied). Eigen-tracking (Fig. 2) is the engine's ``evaluate``
 hook: every ``track_every`` steps it records the top eigenvalues of F̂ and, for linear predictors,
-u_jᵀW_p u_j, cos(W_p u_j, u_j), the asymmetry of W_p and the normalised commutator.
-The probe runs once, after training, on frozen features.
+u_jᵀW_p u_j, cos(W_p u_j, u_j), the mean cosine over the eigenvectors whose eigenvalue is at least
+``align_rel_eig`` times the largest (the alignment claim's quantity), the asymmetry of W_p and the
+normalised commutator. The probe runs once, after training, on frozen features.
+
+A baseline (:class:`~pipeline.directpred.runs.BaselineRun`) probes the same splits without any SSL step:
+``untrained`` builds the encoder of seed index k exactly as the SSL runs of that seed index do (same
+seed, same construction order, weights and batch-norm buffers as initialised), so that trained minus
+untrained is a paired difference; ``pixels`` probes the plain images, flattened.
 """
 
 from __future__ import annotations
@@ -25,20 +32,30 @@ from pipeline.data.augment import CIFAR10_SSL, STL10_SSL, SSLAugment
 from pipeline.data.batches import TensorBatches
 from pipeline.data.transforms import to_float
 from pipeline.directpred.byol import SSLConfig, SSLNet, SSLStep
-from pipeline.directpred.probe import features, linear_probe
-from pipeline.directpred.runs import SSLRun, SSLSettings, parse_variant
-from pipeline.directpred.spectrum import alignment
+from pipeline.directpred.probe import features, run_probe
+from pipeline.directpred.runs import BaselineRun, SSLRun, SSLSettings, parse_variant
+from pipeline.directpred.spectrum import alignment, asymmetry
 from pipeline.models import build_model
 
 PROBE = ("train", "val", "test")  # the probe's splits, all labelled
 
 
 def ssl_config(ssl: SSLSettings, method: str, variant: str) -> SSLConfig:
-    """The :class:`SSLConfig` of one run from its dataset's SSL settings."""
-    predictor, freq = parse_variant(variant)
+    """The :class:`SSLConfig` of one run from its dataset's SSL settings and its predictor variant."""
+    parsed = parse_variant(variant)
     names = {f.name for f in fields(SSLConfig)}
     base = {k: v for k, v in asdict(ssl).items() if k in names}
-    return SSLConfig(**{**base, "method": method, "predictor": predictor, "freq": freq})
+    return SSLConfig(
+        **{
+            **base,
+            "method": method,
+            "predictor": parsed.predictor,
+            "freq": parsed.freq,
+            "symmetric_predictor": ssl.symmetric_predictor or parsed.symmetric,
+            "ema": 0.0 if parsed.no_ema else ssl.ema,
+            "pred_lr_ratio": parsed.alpha_p,
+        }
+    )
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -67,7 +84,7 @@ def _unlabeled(bundle, count: int, size: int, seed: int) -> torch.Tensor | None:
     return _resize(x, size)
 
 
-def load_images(dataset: str, ssl: SSLSettings, data_root: str | Path, seed: int) -> dict[str, Any]:
+def load_images(dataset: str, ssl: Any, data_root: str | Path, seed: int) -> dict[str, Any]:
     """The probe's ``train``/``val``/``test`` (images, labels) and the SSL training images ``ssl``.
 
     The probe splits come from the labelled data only: ``n_train`` + ``n_val`` training images (a fixed
@@ -75,7 +92,9 @@ def load_images(dataset: str, ssl: SSLSettings, data_root: str | Path, seed: int
     the probe's train and val images plus ``unlabeled`` images of the unlabeled split (STL-10's 100k:
     train+unlabeled, as in the official code); labels are never used for SSL and the test set never is.
     Images keep their stored dtype (uint8 for STL-10/CIFAR-10) so that 105k STL-10 images take 2.9 GB,
-    not 11.6 GB; the augmentation converts each batch.
+    not 11.6 GB; the augmentation converts each batch. ``ssl`` is an
+    :class:`~pipeline.directpred.runs.SSLSettings` or, for a baseline (no unlabeled images), a
+    :class:`~pipeline.directpred.runs.BaselineSettings`.
     """
     bundle = load_dataset(dataset, data_root=data_root)
     x, y = bundle.xy("train")
@@ -95,7 +114,7 @@ def load_images(dataset: str, ssl: SSLSettings, data_root: str | Path, seed: int
         "val": (_resize(x[val_idx], size), y[val_idx]),
         "test": (_resize(x_test[:n_test], size), y_test[:n_test]),
     }
-    extra = _unlabeled(bundle, ssl.unlabeled, size, seed)
+    extra = _unlabeled(bundle, getattr(ssl, "unlabeled", 0), size, seed)
     ssl_images = [splits["train"][0], splits["val"][0]] + ([] if extra is None else [extra])
     return {**splits, "ssl": torch.cat(ssl_images)}  # one dtype: every part went through _resize
 
@@ -116,9 +135,14 @@ def augmentation(ssl: SSLSettings) -> SSLAugment:
     )
 
 
-def make_encoder(ssl: SSLSettings, in_channels: int) -> tuple[torch.nn.Module, int]:
+def plain_view(augment: str):
+    """The un-augmented view a probe reads: float in [0, 1], normalised as the recipe's views are."""
+    return CIFAR10_SSL.plain if augment == "cifar10" else to_float
+
+
+def make_encoder(ssl: Any, in_channels: int) -> tuple[torch.nn.Module, int]:
     """The SSL encoder without a head: ``small_cnn`` (BatchNorm, widths ``channels``), ``resnet18_cifar``
-    or ``resnet18`` (paper scale)."""
+    or ``resnet18`` (paper scale). ``ssl`` has ``encoder`` and ``channels`` (SSL or baseline settings)."""
     if ssl.encoder == "small_cnn":
         net = build_model(
             "small_cnn", in_channels=in_channels, num_classes=0, channels=tuple(ssl.channels), norm="batch"
@@ -155,10 +179,11 @@ def run(
     batches = TensorBatches(x_ssl, batch_size=ssl.batch_size, seed=seed)
 
     def track() -> dict[str, float]:
-        return {
-            f"eig_{k}": v
-            for k, v in alignment(step.estimator.F, step.predictor_weight(), ssl.track_top_k).items()
-        }
+        found = alignment(step.estimator.F, step.predictor_weight(), ssl.track_top_k, ssl.align_rel_eig)
+        return {f"eig_{k}": v for k, v in found.items()}
+
+    weight = step.predictor_weight()
+    asym_initial = asymmetry(weight.detach().double()) if weight is not None else None
 
     train_spec = TrainSpec(
         steps=ssl.steps,
@@ -181,11 +206,33 @@ def run(
     if not result.diverged:
         encoder = step.online.encoder
         feats = {name: (features(encoder, data[name][0], augment.plain), data[name][1]) for name in PROBE}
-        metrics |= linear_probe(
-            feats["train"], feats["val"], feats["test"], list(ssl.probe_weight_decays), ssl.probe_iters
-        )
-    k = ssl.align_top_k
-    cosines = [result.last_eval.get(f"eig_cos{j}") for j in range(k)]
-    metrics["align_top_k"] = k
-    metrics["align_cos_top_k"] = sum(cosines) / k if all(c is not None for c in cosines) else None
+        metrics |= run_probe(feats["train"], feats["val"], feats["test"], ssl.probe, seed=seed)
+    last = result.last_eval
+    metrics["align_rel_eig"] = ssl.align_rel_eig
+    metrics["align_k"] = last.get("eig_k_rel")
+    metrics["align_cos"] = last.get("eig_cos_rel")
+    metrics["asym_initial"] = asym_initial
+    metrics["asym_final"] = last.get("eig_asym")
+    metrics["asym_rel_final"] = last.get("eig_asym_rel")
     return metrics, result.history_frame()
+
+
+def baseline(
+    spec: BaselineRun, seed: int, *, device: str, data_root: str | Path, base_seed: int
+) -> dict[str, Any]:
+    """The probe of one baseline (``seed``: the one the SSL runs of ``spec.seed_index`` use)."""
+    base = spec.base
+    data = load_images(spec.dataset, base, data_root, base_seed)
+    plain = plain_view(base.augment)
+    if spec.features == "pixels":
+        feats = {name: (plain(data[name][0]).flatten(1).double(), data[name][1]) for name in PROBE}
+    elif spec.features == "untrained":
+        seed_everything(seed, device=device)  # as experiment.run: the online encoder is built first
+        encoder, _ = make_encoder(base, data["train"][0].shape[1])
+        encoder = encoder.to(device)
+        feats = {name: (features(encoder, data[name][0], plain), data[name][1]) for name in PROBE}
+    else:
+        raise ValueError(f"unknown baseline features {spec.features!r}: use untrained or pixels")
+    metrics: dict[str, Any] = {"dataset": spec.dataset, "features": spec.features, "seed": seed}
+    metrics["feature_dim"] = int(feats["train"][0].shape[1])
+    return metrics | run_probe(feats["train"], feats["val"], feats["test"], base.probe, seed=seed)

@@ -43,6 +43,7 @@ class LinearTrace:
     p: list[np.ndarray] = field(default_factory=list)  # u_jᵀ W_p u_j in F's eigenbasis
     cosine: list[np.ndarray] = field(default_factory=list)  # cos(W_p u_j, u_j)
     commutator: list[float] = field(default_factory=list)  # ‖[F, W_p]‖ / (‖F‖‖W_p‖)
+    asym: list[float] = field(default_factory=list)  # ‖W_p − W_pᵀ‖ / ‖W_p‖
     w_norm: list[float] = field(default_factory=list)  # ‖W‖_F
     tau: list[float] = field(default_factory=list)  # ⟨W_a, W⟩ / ‖W‖² (Assumption 1's τ)
     balance: list[float] = field(default_factory=list)  # Theorem 1 residual, relative
@@ -99,6 +100,7 @@ def _record(
     trace.cosine.append(np.einsum("ij,ij->j", U, WpU) / np.maximum(np.linalg.norm(WpU, axis=0), 1e-300))
     comm = F @ Wp - Wp @ F
     trace.commutator.append(float(np.linalg.norm(comm) / max(np.linalg.norm(F) * np.linalg.norm(Wp), 1e-300)))
+    trace.asym.append(float(np.linalg.norm(Wp - Wp.T) / max(np.linalg.norm(Wp), 1e-300)))
     trace.w_norm.append(float(np.linalg.norm(W)))
     trace.tau.append(float(np.sum(Wa * W) / max(np.sum(W * W), 1e-300)))
     trace.balance.append(balance)

@@ -1,10 +1,15 @@
-"""The three float64 simulation runs of the study (docs/directpred.md): their metrics and long histories.
+"""The float64 simulation runs of the study (docs/directpred.md): their metrics and long histories.
 
 ``linear_flow``: the Lemma-1 matrix flow under Assumptions 2-3 (eigenvalues → p*₊, alignment, commutator,
-Theorem-1 balance). ``collapse``: weight decay above η_crit, no stop-gradient (Theorem 2), no predictor, and a
-sweep of η around η_crit. ``eigenmodes``: the decoupled ODE (Eqns 11-13): phase portraits in (p, s) and the
-weight-decay and EMA sweeps. Each takes its spec (:mod:`pipeline.directpred.runs`), which holds exactly
-the ``linear``/``sweeps`` settings it reads. History columns: :data:`HISTORY_COLUMNS` (long format).
+Theorem-1 balance); ``linear_flow_regular``: the same flow with W_p neither started nor kept symmetric
+(its asymmetry ‖W_p − W_pᵀ‖/‖W_p‖ over time: Fig. 2, App. B). ``linear_ablation_s<k>``: Table 3 / Fig. 6 in
+the linear model from one initialisation: W_p symmetric or regular, with or without EMA, and the symmetric
+predictor without EMA at larger relative predictor learning rates α_p; it counts the eigenmodes of F that
+survive (s_j above the collapse floor). ``collapse``: weight decay above η_crit, no stop-gradient (Theorem
+2), no predictor, and a sweep of η around η_crit. ``eigenmodes``: the decoupled ODE (Eqns 11-13): phase
+portraits in (p, s) and the weight-decay and EMA sweeps. Each takes its spec
+(:mod:`pipeline.directpred.runs`), which holds exactly the ``linear``/``sweeps`` settings it reads. History
+columns: :data:`HISTORY_COLUMNS` (long format).
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ import pandas as pd
 
 from pipeline.directpred import theory
 from pipeline.directpred.linear import LinearConfig, LinearTrace, decoupled, simulate
-from pipeline.directpred.runs import CollapseRun, EigenmodesRun, FlowSettings, LinearFlowRun
+from pipeline.directpred.runs import (
+    CollapseRun,
+    EigenmodesRun,
+    FlowSettings,
+    LinearAblationRun,
+    LinearFlowRun,
+)
 
 HISTORY_COLUMNS = ("kind", "case", "mode", "t", "value")
 SURVIVAL_FLOOR = 1e-6  # a mode with s below this at the end has collapsed (the claims' floor)
@@ -40,6 +51,7 @@ def _trace_frames(trace: LinearTrace, case: str) -> list[pd.DataFrame]:
     s, p, cos = np.array(trace.s), np.array(trace.p), np.array(trace.cosine)
     frames = [
         _rows("commutator", case, trace.t, trace.commutator),
+        _rows("asym", case, trace.t, trace.asym),
         _rows("w_norm", case, trace.t, trace.w_norm),
         _rows("tau", case, trace.t, trace.tau),
         _rows("balance", case, trace.t, trace.balance),
@@ -51,8 +63,9 @@ def _trace_frames(trace: LinearTrace, case: str) -> list[pd.DataFrame]:
 
 
 def linear_flow(spec: LinearFlowRun, seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Every surviving eigenvalue of W_p reaches p*₊(τ=1), s reaches p*₊², [F, W_p] → 0."""
-    lin = linear_config(spec.flow)
+    """Every surviving eigenvalue of W_p reaches p*₊(τ=1), s reaches p*₊², [F, W_p] → 0; without
+    Assumption 3 (``spec.symmetric`` False) also how far W_p is from symmetric."""
+    lin = linear_config(spec.flow, symmetric=spec.symmetric)
     trace = simulate(lin, seed)
     p_plus = theory.p_plus_value(1.0, lin.sigma2, lin.eta)
     s_end, p_end, cos_end = trace.s[-1], trace.p[-1], trace.cosine[-1]
@@ -73,8 +86,55 @@ def linear_flow(spec: LinearFlowRun, seed: int) -> tuple[dict[str, Any], pd.Data
         "commutator_decades": float(math.log10(comm0 / max(comm1, 1e-300))),
         "tau_final": trace.tau[-1],
         "balance_rel_err_max": float(max(trace.balance)),
+        "symmetric": spec.symmetric,
+        "asym_initial": trace.asym[0],
+        "asym_final": trace.asym[-1],
     }
     return metrics, pd.concat(_trace_frames(trace, "default"), ignore_index=True)[list(HISTORY_COLUMNS)]
+
+
+def ablation_cases(alpha_p: float, alpha_ps: tuple[float, ...]) -> dict[str, dict[str, Any]]:
+    """The linear-model ablation's cases (Table 3's four cells at α_p, then Fig. 6's α_p values for the
+    symmetric predictor without EMA) as :class:`LinearConfig` changes, keyed by case name."""
+    cases = {
+        "symmetric_ema": {"symmetric": True, "ema": True},
+        "symmetric_no_ema": {"symmetric": True, "ema": False},
+        "regular_ema": {"symmetric": False, "ema": True},
+        "regular_no_ema": {"symmetric": False, "ema": False},
+    }
+    for value in alpha_ps:
+        if value != alpha_p:
+            cases[f"symmetric_no_ema_ap{value:g}"] = {"symmetric": True, "ema": False, "alpha_p": value}
+    return cases
+
+
+def linear_ablation(spec: LinearAblationRun, seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Table 3 / Fig. 6 in the linear model from the initialisation ``seed``: per case, the fraction of
+    the n2 eigenmodes of F that collapse (s_j below :data:`SURVIVAL_FLOOR` at the end).
+
+    W_p starts as i.i.d. N(0, init_scale²) (symmetrised for the symmetric cases); with EMA the target
+    starts at W_a = 0, without EMA it is W itself (τ ≡ 1)."""
+    metrics: dict[str, Any] = {"seed": seed, "modes": spec.flow.n2, "alpha_p": spec.flow.alpha_p, "cases": {}}
+    frames = []
+    for name, changes in ablation_cases(spec.flow.alpha_p, spec.alpha_ps).items():
+        cfg = linear_config(spec.flow, **changes)
+        trace = simulate(cfg, seed)
+        s = np.array(trace.s)
+        alive = s[-1] > SURVIVAL_FLOOR
+        metrics["cases"][name] = {
+            "alpha_p": cfg.alpha_p,
+            "symmetric": cfg.symmetric,
+            "ema": cfg.ema,
+            "modes_surviving": int(alive.sum()),
+            "collapsed_fraction": float(1 - alive.mean()),
+            "s_max_final": float(s[-1].max()),
+            "asym_final": trace.asym[-1],
+        }
+        frames += [
+            _rows("surviving", name, trace.t, (s > SURVIVAL_FLOOR).sum(1)),
+            _rows("s_max", name, trace.t, s.max(1)),
+        ]
+    return metrics, pd.concat(frames, ignore_index=True)[list(HISTORY_COLUMNS)]
 
 
 def _outcome(trace: LinearTrace) -> dict[str, Any]:

@@ -9,6 +9,8 @@ small      lr_small     plain SGD (the sub-optimal small learning rate)
 large      lr_large     plain SGD (the tuned, large learning rate)
 small_fp   lr_small     SGD + alpha_fp · Fisher penalty every penalty_every steps
 small_gp   lr_small     SGD + alpha_gp · gradient-norm penalty (true labels), the paper's control
+small_gpx  lr_small     SGD + alpha_gpx · input-gradient-norm penalty (true labels), control
+small_gpr  lr_small     SGD + alpha_gpr · gradient-norm penalty with uniformly random labels, control
 noisy      noise_lr     plain SGD on labels with noise_fraction flipped
 noisy_fp   noise_lr     the same + alpha_fp · Fisher penalty
 ========== ============ =========================================================================
@@ -18,8 +20,9 @@ The arm's settings are resolved into its run spec (:func:`pipeline.fisher.runs.a
 Tr F is measured on a fixed training subset with labels sampled from the model (own generator,
 seeded by ``(seed, "trace", step)``, so it never perturbs training and a resumed run measures the same
 numbers): every ``trace_every`` steps up to ``trace_until`` (the early phase), then every ``eval_every``
-steps. Accuracies (test; train on the labels trained on; for noisy arms, the fit of the noisy and of the
-clean subsets) are measured every ``eval_every`` steps and at the end.
+steps, in the mode ``fisher_mode`` the penalties are computed in (train: dropout active; eval).
+Accuracies (test; train on the labels trained on; for noisy arms, the fit of the noisy and of the clean
+subsets) are measured every ``eval_every`` steps and at the end.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from pipeline.fisher.trace import fisher_trace_sampled
 from pipeline.models import build_model
 
 NUM_CLASSES = 10
+FIT_LEVEL = 0.99  # train accuracy at which a run counts as having fitted its training set
 
 
 # --------------------------------------------------------------------------------------------------- data
@@ -140,7 +144,7 @@ def _evaluator(spec: FisherRun, model: nn.Module, data: Data, clock: _Clock, tot
         last = step == total
         if step <= spec.trace_until or step % spec.eval_every == 0 or last:
             generator = make_generator(seed, "trace", step, device=trace_x.device)
-            out["fisher_trace"] = fisher_trace_sampled(model, trace_x, generator)
+            out["fisher_trace"] = fisher_trace_sampled(model, trace_x, generator, mode=spec.fisher_mode)
         if step % spec.eval_every == 0 or last:
             out.update(evaluate_classifier(model, data.test_x, data.test_y, prefix="test_"))
             out.update(evaluate_classifier(model, data.train_x, data.train_y, prefix="fit_"))
@@ -153,9 +157,19 @@ def _evaluator(spec: FisherRun, model: nn.Module, data: Data, clock: _Clock, tot
     return evaluate
 
 
+def _first_step(history: pd.DataFrame, key: str, level: float) -> float:
+    """The first evaluated step at which ``key`` reached ``level`` (NaN if it never did)."""
+    if key not in history:
+        return math.nan
+    rows = history[["step", key]].dropna()
+    reached = rows[rows[key] >= level]
+    return float(reached["step"].iloc[0]) if len(reached) else math.nan
+
+
 def _summary(history: pd.DataFrame, trace_until: int) -> dict[str, float]:
-    """Tr F peak in the early phase, its step, first and last values; time-averaged fits (noisy arms)."""
-    out: dict[str, float] = {}
+    """Tr F peak in the early phase, its step, first and last values; the first step at which the training
+    set was fitted (train accuracy ≥ FIT_LEVEL); time-averaged fits (noisy arms)."""
+    out: dict[str, float] = {"fit_step": _first_step(history, "fit_accuracy", FIT_LEVEL)}
     if "fisher_trace" in history:
         trace = history[["step", "fisher_trace"]].dropna()
         early = trace[trace["step"] <= trace_until]
@@ -181,7 +195,9 @@ def run(
     model = build(spec, data.train_x.shape[1:]).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum)
     # penalty_every is None for the arms without a penalty, which never read it
-    update = PenalizedStep(model, optimizer, spec.penalty, spec.alpha, spec.penalty_every or 1, seed)
+    update = PenalizedStep(
+        model, optimizer, spec.penalty, spec.alpha, spec.penalty_every or 1, seed, mode=spec.fisher_mode
+    )
     clock = _Clock(update)
     batches = TensorBatches(data.train_x, data.train_y, batch_size=spec.batch_size, seed=seed)
     steps = spec.epochs * batches.steps_per_epoch

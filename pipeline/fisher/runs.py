@@ -7,6 +7,9 @@ the experiment settings every arm reads plus its arm's *resolved* settings (:fun
 kind, weight and frequency, label noise), so editing ``lr_large`` re-runs only the ``large`` arms,
 ``alpha_gp`` only ``small_gp``, ``noise_fraction`` only ``noisy`` and ``noisy_fp``. Imports no torch (see
 :mod:`pipeline.core.study`).
+
+The controls of the paper's comparison of penalties are ``small_gp`` (gradient norm, true labels),
+``small_gpx`` (input-gradient norm) and ``small_gpr`` (gradient norm with uniformly random labels).
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ from typing import Any
 from pipeline.core.config import ConfigError
 from pipeline.core.study import RunSpec
 
-ARMS: tuple[str, ...] = ("small", "large", "small_fp", "small_gp", "noisy", "noisy_fp")
+ARMS: tuple[str, ...] = (
+    "small",
+    "large",
+    "small_fp",
+    "small_gp",
+    "small_gpx",
+    "small_gpr",
+    "noisy",
+    "noisy_fp",
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,8 @@ def arm_spec(exp: dict[str, Any], arm: str) -> ArmSpec:
         "large": ArmSpec(exp["lr_large"], "none", 0.0, None, 0.0),
         "small_fp": ArmSpec(exp["lr_small"], "fisher", exp["alpha_fp"], every, 0.0),
         "small_gp": ArmSpec(exp["lr_small"], "grad_norm", exp["alpha_gp"], every, 0.0),
+        "small_gpx": ArmSpec(exp["lr_small"], "input_grad", exp["alpha_gpx"], every, 0.0),
+        "small_gpr": ArmSpec(exp["lr_small"], "random_label", exp["alpha_gpr"], every, 0.0),
         "noisy": ArmSpec(exp["noise_lr"], "none", 0.0, None, exp["noise_fraction"]),
         "noisy_fp": ArmSpec(exp["noise_lr"], "fisher", exp["alpha_fp"], every, exp["noise_fraction"]),
     }
@@ -80,6 +94,7 @@ class FisherRun(RunSpec):
     penalty_every: int | None
     noise_fraction: float
     # Tr F tracking and evaluation
+    fisher_mode: str
     trace_examples: int
     trace_every: int
     trace_until: int
@@ -120,11 +135,17 @@ def _spec(exp: dict[str, Any], arm: str, seed_index: int, checkpoint_every: int)
         alpha=settings.alpha,
         penalty_every=settings.penalty_every,
         noise_fraction=settings.noise_fraction,
+        fisher_mode=exp["fisher_mode"],
         trace_examples=exp["trace_examples"],
         trace_every=exp["trace_every"],
         trace_until=exp["trace_until"],
         eval_every=exp["eval_every"],
     )
+
+
+def seeds(section: dict[str, Any], exp: dict[str, Any]) -> int:
+    """Seeds of experiment ``exp``: its own ``seeds``, or the study's when that is 0."""
+    return int(exp["seeds"] or section["seeds"])
 
 
 def runs(section: dict[str, Any]) -> dict[str, RunSpec]:
@@ -134,7 +155,7 @@ def runs(section: dict[str, Any]) -> dict[str, RunSpec]:
         _spec(exp, arm, k, section["checkpoint_every"])
         for exp in section["experiments"]
         for arm in exp["arms"]
-        for k in range(section["seeds"])
+        for k in range(seeds(section, exp))
     ]
     return {spec.id: spec for spec in specs}
 

@@ -13,7 +13,12 @@ examples ``x``:
 
 Never pass the data labels here: with them the same formulas give the *empirical* Fisher.
 Models must not couple examples (no training-mode batch norm); every estimator evaluates the model in
-eval mode and leaves its train/eval mode and its ``.grad`` fields as they were.
+eval mode and leaves its train/eval mode and its ``.grad`` fields as they were, except
+:func:`fisher_trace_sampled` with ``mode="train"``: the Tr F of the model as it trains (dropout active),
+the quantity the Fisher penalty penalises when it is computed in train mode. Each example then gets its
+own dropout mask, and its label is sampled from the logits of that same forward pass (as the penalty
+does); the masks come from a torch seed drawn from ``generator`` inside ``torch.random.fork_rng``, so the
+measurement is a pure function of the generator and leaves the global random stream untouched.
 """
 
 from __future__ import annotations
@@ -69,12 +74,51 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def fisher_trace_sampled(
-    model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None, chunk_size: int | None = 256
+    model: nn.Module,
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+    chunk_size: int | None = 256,
+    mode: str = "eval",
 ) -> float:
     """Tr F on ``x`` with one ŷ_i ~ p_θ(·|x_i) per example: mean_i ‖∇ℓ(x_i, ŷ_i)‖² (vmap in chunks of
-    ``chunk_size`` examples, which bounds the memory of the per-example gradients on large models)."""
+    ``chunk_size`` examples, which bounds the memory of the per-example gradients on large models).
+    ``mode="train"`` measures the model in train mode (dropout active; module docstring)."""
+    if mode == "train":
+        return float(_train_mode_sq_grad_norms(model, x, generator, chunk_size).mean())
+    if mode != "eval":
+        raise ValueError(f"trace mode must be 'train' or 'eval', got {mode!r}")
     labels = sample_labels(_logits(model, x), generator)
     return float(per_example_sq_grad_norms(model, x, labels, chunk_size).mean())
+
+
+def _train_mode_sq_grad_norms(
+    model: nn.Module, x: torch.Tensor, generator: torch.Generator | None, chunk_size: int | None
+) -> torch.Tensor:
+    """‖∇_θ ℓ(x_i, ŷ_i)‖² in train mode, ŷ_i sampled from the logits of the same (dropout) forward pass by
+    inverse-CDF sampling with a uniform u_i drawn from ``generator``."""
+    params = _trainable(model)
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
+    uniforms = torch.rand(len(x), generator=generator, device=x.device, dtype=torch.float64)
+    torch_seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=x.device))
+
+    def loss_one(p: dict[str, torch.Tensor], xi: torch.Tensor, ui: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        cdf = torch.softmax(logits.detach().double(), dim=-1).cumsum(-1)
+        label = (cdf < ui).sum(-1).clamp(max=logits.shape[-1] - 1)  # inverse CDF: ŷ ~ p_θ(·|x_i)
+        return functional.cross_entropy(logits, label)
+
+    devices = [x.device] if x.device.type == "cuda" else []
+    was_training = model.training
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(torch_seed)
+        model.train()
+        try:
+            grads = vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size, randomness="different")(
+                params, x, uniforms
+            )
+        finally:
+            model.train(was_training)
+    return sum(g.pow(2).flatten(1).sum(1) for g in grads.values())
 
 
 def fisher_trace_exact(model: nn.Module, x: torch.Tensor) -> float:

@@ -2,16 +2,17 @@
 
 Only the paper's abstract is confirmed; every equation checked here is derived from the model
 (docs/gradient_flow.md §2): conservation of UᵀU − VᵀV, the scalar implicit closed form, the Riccati
-closed form for λ-balanced starts, the rates sqrt(λ² + 4σ²) and the exact imbalance recursion of
-finite-step gradient descent. Every number is a deterministic float64 (or sympy) computation, so every
-estimate is :func:`~pipeline.core.stats.exact` (n = 1, zero-width interval).
+closed form for λ-balanced starts, the rates sqrt(λ² + 4σ²), the rate of a general imbalance Q and its
+bounds from the eigenvalues of Q, and the exact imbalance recursion of finite-step gradient descent.
+Every number is a deterministic float64 (or sympy) computation, so every estimate is
+:func:`~pipeline.core.stats.exact` (n = 1, zero-width interval).
 
 Kinds: the abstract's results (the dynamics are exactly solvable through the conservation laws, with a
 Riccati connection; convergence depends on the imbalance and on the spectrum of the data) are
 ``reproduction``s with ``paper_source = "abstract"``; identities that hold by construction on a correct
 implementation (conservation at float precision, the spectrum of F, the GD recursion, the sympy checks,
-the rate 2y > 1 of the overparameterised model) are ``check``s. docs/gradient_flow.md gives the rule
-behind every threshold.
+the rate 2y > 1 of the overparameterised model) and the check that a rate test rejects the balanced flow
+(so that the test has power) are ``check``s. docs/gradient_flow.md gives the rule behind every threshold.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from pipeline.core.claims import Claim, ClaimSet
 from pipeline.core.stats import exact
-from pipeline.gradient_flow.runs import DescentRun, MatrixFlowRun, ScalarFlowRun
+from pipeline.gradient_flow.runs import DescentRun, GeneralImbalanceRun, MatrixFlowRun, ScalarFlowRun
 from pipeline.results import Results
 
 STUDY = "gradient_flow"
@@ -29,7 +30,9 @@ STUDY = "gradient_flow"
 # Thresholds, fixed before the runs (docs/gradient_flow.md, "Claims", gives the rule for each).
 CONSERVATION_MAX = 1e-8  # integrator at rtol 1e-13: a correct flow drifts by rounding only
 CLOSED_FORM_MAX = 1e-6  # closed form against DOP853: the ODE side carries the integrator's error
-RATE_REL_ERR_MAX = 0.02  # fitted exponential slope against sqrt(λ² + 4σ²)
+RATE_REL_ERR_MAX = 1e-3  # a fitted exponential slope against its derived rate (float64 fits: ~1e-5)
+RATE_BOUND_SLACK = RATE_REL_ERR_MAX  # a fitted rate against a bound: the bound widened by the fit tolerance
+DECAY_BOUND_SLACK = 1e-6  # ρ(t) = −log(‖R(t)‖/‖R(0)‖)/t while ‖R‖ ≥ 1e-4: float64 error far below 1e-6
 SPECTRUM_ERR_MAX = 1e-10  # eigvalsh of a small symmetric matrix
 RECURSION_DEV_MAX = 1e-12  # a float64 identity per GD step
 LINEAR_RATE = 1.0  # the rate of Ẇ = Y − W
@@ -50,6 +53,11 @@ ABSTRACT_RATE = (
 ABSTRACT_ACCELERATION = (
     "convergence to equilibrium depends on [...] the magnitude of that difference (which is fixed at "
     "initialization); ICLR 2021 version: implicit acceleration emerges from a conservation law"
+)
+# Paraphrased (not verbatim): the abstract's claim of generality and its two factors of the rate.
+ABSTRACT_GENERAL = (
+    "the results hold without assuming small, balanced or spectral initialization; convergence depends on "
+    "the magnitude of the imbalance (fixed at initialization) and the spectrum of the data (paraphrase)"
 )
 SOURCE = "abstract"
 
@@ -77,15 +85,17 @@ def _worst(*values: float) -> float:
 def claims(results: Results) -> list[Claim]:
     """The study's claims; every verdict is computed from an exact (n = 1) estimate by ClaimSet."""
     scalar_spec = results.one(ScalarFlowRun)
-    sc, mx, gd = (results.metrics(results.one(kind)) for kind in (ScalarFlowRun, MatrixFlowRun, DescentRun))
+    kinds = (ScalarFlowRun, MatrixFlowRun, GeneralImbalanceRun, DescentRun)
+    sc, mx, gen, gd = (results.metrics(results.one(kind)) for kind in kinds)
     out = ClaimSet(results)
 
     out.check(
         "conservation",
         "The integrated flow conserves the imbalance UᵀU − VᵀV, the difference of the Gramians (max over "
-        "the time grid of |Q(t) − Q(0)| / (1 + |Q(0)|), worst of the scalar and matrix runs).",
+        "the time grid of |Q(t) − Q(0)| / (1 + |Q(0)|), worst of the scalar, λ-balanced and "
+        "general-imbalance runs).",
         exact(
-            _worst(_measured(sc["conservation_rel_err_max"]), _measured(mx["conservation_rel_err_max"])),
+            _worst(*(_measured(m["conservation_rel_err_max"]) for m in (sc, mx, gen))),
             "float64 DOP853 integration, max over the grid",
         ),
         "<=",
@@ -133,8 +143,21 @@ def claims(results: Results) -> list[Claim]:
         paper_value=ABSTRACT_RATE,
         paper_source=SOURCE,
         note="A fitted slope: it fails when the fit window reaches the integrator's noise floor or the "
-        "transient, or when t_max is too short for the smallest |λ| (no fit counts as failing). The 2% "
-        "tolerance tells sqrt(λ² + 4y²) from the balanced rate 2y only for |λ| above about 0.4·y.",
+        "transient, or when t_max is too short for the smallest |λ| (no fit counts as failing).",
+    )
+    out.reproduction(
+        "rate_scalar_vs_balanced",
+        "The rate test resolves the acceleration: at every λ ≠ 0 of the grid the fitted scalar rate differs "
+        "from the balanced rate 2y (no acceleration) by more than the rate tolerance (min over λ ≠ 0 of "
+        "|fitted − 2y| / 2y), so the test that accepts sqrt(λ² + 4y²) rejects 2y.",
+        exact(_measured(sc["rate_vs_balanced_min"]), "fitted rates against 2y, min over λ ≠ 0"),
+        ">",
+        RATE_REL_ERR_MAX,
+        figure="rates",
+        paper_value=ABSTRACT_RATE,
+        paper_source=SOURCE,
+        note="The derived gap sqrt(λ² + 4y²)/(2y) − 1 shrinks as λ²/(8y²): a grid with |λ| below about "
+        "0.09·y cannot be told from no acceleration at this tolerance, and fails here by design.",
     )
     out.reproduction(
         "rate_matrix_modes",
@@ -150,6 +173,20 @@ def claims(results: Results) -> list[Claim]:
         note="λ = 0 is left out by design (its small modes are still on their plateau when the large ones "
         "reach the noise floor) and modes with predicted rate 0 are skipped; the fit-window caveats of "
         "rate_scalar apply.",
+    )
+    out.reproduction(
+        "rate_matrix_vs_balanced",
+        "The per-mode rate test resolves the acceleration: for every λ ≠ 0 and every mode with σ_i > 0 the "
+        "fitted rate differs from the balanced rate 2σ_i by more than the rate tolerance (min of "
+        "|fitted − 2σ_i| / 2σ_i).",
+        exact(_measured(mx["rate_vs_balanced_min"]), "fitted per-mode rates against 2σ_i, min"),
+        ">",
+        RATE_REL_ERR_MAX,
+        figure="rates",
+        paper_value=ABSTRACT_RATE,
+        paper_source=SOURCE,
+        note="The gap sqrt(λ² + 4σ_i²)/(2σ_i) − 1 shrinks as λ²/(8σ_i²): large singular values need larger "
+        "|λ| (|λ| > 0.09·σ_max at this tolerance).",
     )
     out.check(
         "spectrum_of_F",
@@ -174,6 +211,7 @@ def claims(results: Results) -> list[Claim]:
         note="The direction (faster with larger |λ|) is the derived rate's; the ICML abstract says only "
         "that convergence depends on the imbalance. λ and −λ (equal |λ|) are not compared.",
     )
+    _general_claims(out, gen)
     out.check(
         "descent_recursion",
         "Gradient descent with step η changes the imbalance exactly by η²(W2GᵀGW2ᵀ − W1ᵀGGᵀW1) (scalar: "
@@ -205,3 +243,97 @@ def claims(results: Results) -> list[Claim]:
             note="Holds by construction whenever y > 1/2 (2y > 1); absent for y ≤ 1/2.",
         )
     return out.rows
+
+
+def _general_claims(out: ClaimSet, gen: dict[str, Any]) -> None:
+    """The general-imbalance run (Q not a multiple of I, m = n = k): linearised rate, bounds, acceleration."""
+    out.reproduction(
+        "rate_general_linearised",
+        "From a general imbalance Q (not λI) the residual converges at the rate of the linearised flow "
+        "Ṙ = −AR − RB at the limit, λ_min(U∞U∞ᵀ) + λ_min(V∞V∞ᵀ): max over starts (every imbalance and draw, "
+        "and the balanced starts) of the relative error of the fitted rate of the slowest mode.",
+        exact(_measured(gen["rate_rel_err_max"]), "slope of the slowest-mode residual in the window, max"),
+        "<=",
+        RATE_REL_ERR_MAX,
+        figure="general_rates",
+        paper_value=ABSTRACT_GENERAL,
+        paper_source=SOURCE,
+        note="Derived (the paper's general-Q statement is not confirmed). The predicted rate is read at the "
+        "end of the integration: for a general Q it depends on where on the set of minimisers the flow "
+        "ends, not on the eigenvalues of Q and σ alone; the fit-window caveats of rate_scalar apply.",
+    )
+    out.reproduction(
+        "rate_general_upper_bound",
+        "The rate from any start with imbalance Q is at most sqrt(‖Q‖₂² + 4σ_min²), attained at Q = λI (max "
+        "over starts of the fitted rate over the bound).",
+        exact(_measured(gen["upper_ratio_max"]), "fitted rate / bound, max over starts"),
+        "<=",
+        1.0 + RATE_BOUND_SLACK,
+        figure="general_rates",
+        paper_value=ABSTRACT_GENERAL,
+        paper_source=SOURCE,
+        note="Derived bound (Weyl's and Ostrowski's inequalities at the limit, m = n = k); the balanced "
+        "starts (Q = 0) sit on it by construction, so the slack is the fit tolerance.",
+    )
+    definite = int(gen["definite_cases"]) > 0
+    if not definite:
+        return
+    out.reproduction(
+        "rate_general_lower_bound",
+        "For a definite imbalance (all eigenvalues of Q of one sign) the rate is at least q* = min_i |q_i| "
+        "(min over those starts of the fitted rate / q*).",
+        exact(_measured(gen["lower_ratio_min"]), "fitted rate / q*, min over definite starts"),
+        ">=",
+        1.0 - RATE_BOUND_SLACK,
+        figure="general_rates",
+        paper_value=ABSTRACT_GENERAL,
+        paper_source=SOURCE,
+        note="Derived bound; it says nothing for an indefinite Q (mixed signs), whose rate can be below the "
+        "balanced rate, so indefinite starts are not part of it.",
+    )
+    out.reproduction(
+        "decay_bound_general",
+        "For a definite imbalance the residual decays at least as e^{−q* t} from t = 0, without a small, "
+        "balanced or spectral start: min over definite starts and times with ‖R‖ ≥ 1e-4 of "
+        "ρ(t)/q*, ρ(t) = −log(‖R(t)‖/‖R(0)‖)/t.",
+        exact(_measured(gen["average_rate_ratio_min"]), "float64 DOP853 residual norms, min over the grid"),
+        ">=",
+        1.0 - DECAY_BOUND_SLACK,
+        figure="general_residuals",
+        paper_value=ABSTRACT_GENERAL,
+        paper_source=SOURCE,
+        note="Derived (Grönwall on d/dt ½‖R‖² = −‖UᵀR‖² − ‖RV‖², m = n = k); holds at every time, so only a "
+        "wrong flow or a loose integrator breaks it.",
+    )
+    out.reproduction(
+        "rate_general_vs_balanced",
+        "A definite imbalance accelerates convergence: every such start converges faster than the balanced "
+        "start (Q = 0) of the same draw by more than the rate tolerance (min of fitted rate / balanced "
+        "fitted rate).",
+        exact(_measured(gen["definite_over_balanced_min"]), "ratio of fitted rates, min over definite"),
+        ">",
+        1.0 + RATE_REL_ERR_MAX,
+        figure="general_rates",
+        paper_value=ABSTRACT_ACCELERATION,
+        paper_source=SOURCE,
+        note="Guaranteed by the lower bound only when q* exceeds the balanced rate 2σ_min (the default "
+        "imbalances are chosen so); a definite Q with smaller q*, or an indefinite Q, can converge more "
+        "slowly than the balanced start.",
+    )
+    out.check(
+        "lower_bound_rejects_balanced",
+        "The lower-bound tests have power: the balanced starts (Q = 0, no acceleration) fail both, against "
+        "the weakest q* of the definite imbalances (max of the balanced fitted rate / q* and the balanced "
+        "min ρ(t) / q*).",
+        exact(
+            _worst(
+                _measured(gen["balanced_over_weakest_bound"]), _measured(gen["balanced_average_rate_ratio"])
+            ),
+            "balanced starts against the weakest q*, max of the two ratios",
+        ),
+        "<",
+        1.0 - RATE_BOUND_SLACK,
+        figure="general_residuals",
+        note="Holds whenever the configured q* exceed 2σ_min and the balanced start has its plateau; "
+        "fails when the imbalances are too weak to be told from no imbalance.",
+    )

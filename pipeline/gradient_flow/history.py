@@ -1,7 +1,8 @@
 """The long-format history.csv of the gradient_flow runs: one row per (curve, time point).
 
 Columns :data:`HISTORY_COLUMNS`: ``kind`` names the curve (``residual``, ``conservation_err``, ...),
-``lam``/``spectrum``/``mode`` say which case it belongs to, ``t`` (and ``step`` for descent) the time.
+``lam``/``spectrum``/``mode`` (and ``imbalance``/``draw`` for the general-imbalance run) say which case it
+belongs to, ``t`` (and ``step`` for descent) the time.
 The figures (analysis/gradient_flow.py) draw from these rows and never recompute a flow.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-HISTORY_COLUMNS = ("kind", "lam", "spectrum", "mode", "t", "step", "value")
+HISTORY_COLUMNS = ("kind", "lam", "spectrum", "mode", "imbalance", "draw", "t", "step", "value")
 
 
 def frame(
@@ -23,6 +24,8 @@ def frame(
     lam: float | None = None,
     spectrum: int | None = None,
     mode: int | None = None,
+    imbalance: int | None = None,
+    draw: int | None = None,
     step: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Rows of the long-format history for one curve."""
@@ -33,6 +36,8 @@ def frame(
             "lam": np.nan if lam is None else float(lam),
             "spectrum": pd.array([spectrum] * count, dtype="Int64"),
             "mode": pd.array([mode] * count, dtype="Int64"),
+            "imbalance": pd.array([imbalance] * count, dtype="Int64"),
+            "draw": pd.array([draw] * count, dtype="Int64"),
             "t": np.asarray(t, dtype=float),
             "step": pd.array([None] * count if step is None else list(step), dtype="Int64"),
             "value": np.asarray(value, dtype=float),
@@ -55,3 +60,11 @@ def nanmax(values: list[float]) -> float:
     if arr.size == 0:
         return float("nan")
     return float("inf") if np.isnan(arr).any() else float(arr.max())
+
+
+def nanmin(values: list[float]) -> float:
+    """Min that turns any NaN (a failed fit) into −inf, so a claim of the form ``>=`` on it cannot hold."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return float("nan")
+    return float("-inf") if np.isnan(arr).any() else float(arr.min())

@@ -1,5 +1,6 @@
-"""The gradient_flow study's runs (Tarmoun et al. 2021): the scalar flow, the λ-balanced matrix flow and
-finite-step gradient descent, one run each, float64 on a CPU (seconds).
+"""The gradient_flow study's runs (Tarmoun et al. 2021): the scalar flow, the λ-balanced matrix flow, the
+matrix flow from general imbalances Q (not a multiple of I) and finite-step gradient descent, one run each,
+float64 on a CPU (seconds).
 
 Each spec holds exactly the config keys its run reads, so editing ``gradient_flow.descent.eta`` re-runs
 only ``descent``. Imports no torch (see :mod:`pipeline.core.study`).
@@ -57,6 +58,27 @@ class MatrixFlowRun(RunSpec):
 
 
 @dataclass(frozen=True)
+class GeneralImbalanceRun(RunSpec):
+    """Square Y ≈ UVᵀ (m = n = k = len(spectrum)) from starts with UᵀU − VᵀV = Q for each eigenvalue list of
+    Q in ``imbalances`` (random eigenvectors), ``draws`` random starts each, plus a balanced (Q = 0) start
+    per draw; integrated until the residual is below the fit window (at most ``t_max``)."""
+
+    spectrum: tuple[float, ...]
+    imbalances: tuple[tuple[float, ...], ...]
+    draws: int
+    init_scale: float
+    t_max: float
+    n_points: int
+    rtol: float
+    atol: float
+    fit_window: tuple[float, float]
+
+    @property
+    def id(self) -> str:
+        return "general"
+
+
+@dataclass(frozen=True)
 class DescentRun(RunSpec):
     """Finite-step gradient descent, scalar (from w0) and matrix (first spectrum), and its imbalance."""
 
@@ -76,7 +98,7 @@ class DescentRun(RunSpec):
         return "descent"
 
 
-SPECS = (ScalarFlowRun, MatrixFlowRun, DescentRun)
+SPECS = (ScalarFlowRun, MatrixFlowRun, GeneralImbalanceRun, DescentRun)
 
 
 def _check(section: dict[str, Any]) -> None:
@@ -95,6 +117,14 @@ def _check(section: dict[str, Any]) -> None:
                 f"gradient_flow.matrix.spectra: {spectrum} does not fit m, n, k = "
                 f"{mat['m']}, {mat['n']}, {mat['k']}"
             )
+    general = section["general"]
+    k = len(general["spectrum"])
+    for eigenvalues in general["imbalances"]:
+        if len(eigenvalues) != k:
+            raise ConfigError(
+                f"gradient_flow.general.imbalances: {eigenvalues} needs one eigenvalue per singular value "
+                f"of general.spectrum (k = {k})"
+            )
 
 
 def _floats(values: Any) -> tuple[float, ...]:
@@ -102,9 +132,10 @@ def _floats(values: Any) -> tuple[float, ...]:
 
 
 def runs(section: dict[str, Any]) -> dict[str, RunSpec]:
-    """``scalar``, ``matrix`` and ``descent`` from a schema-resolved ``gradient_flow`` section."""
+    """``scalar``, ``matrix``, ``general`` and ``descent`` from a schema-resolved ``gradient_flow``
+    section."""
     _check(section)
-    mat, gd = section["matrix"], section["descent"]
+    mat, gd, general = section["matrix"], section["descent"], section["general"]
     solver = {"rtol": section["rtol"], "atol": section["atol"], "fit_window": _floats(section["fit_window"])}
     specs = [
         ScalarFlowRun(
@@ -125,6 +156,15 @@ def runs(section: dict[str, Any]) -> dict[str, RunSpec]:
             spectra=tuple(_floats(s) for s in mat["spectra"]),
             t_max=mat["t_max"],
             n_points=mat["n_points"],
+            **solver,
+        ),
+        GeneralImbalanceRun(
+            spectrum=_floats(general["spectrum"]),
+            imbalances=tuple(_floats(q) for q in general["imbalances"]),
+            draws=general["draws"],
+            init_scale=general["init_scale"],
+            t_max=general["t_max"],
+            n_points=general["n_points"],
             **solver,
         ),
         DescentRun(

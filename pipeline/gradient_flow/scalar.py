@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.integrate import solve_ivp
 
 from pipeline.core.study import RunOutput
-from pipeline.gradient_flow.history import floats, frame, history, nanmax
+from pipeline.gradient_flow.history import floats, frame, history, nanmax, nanmin
 from pipeline.gradient_flow.runs import ScalarFlowRun
 
 _BISECTION_STEPS = 80
@@ -284,6 +284,16 @@ def run(spec: ScalarFlowRun) -> RunOutput:
     return RunOutput(metrics=metrics, history=history(frames))
 
 
+def _vs_balanced(lams: list[float], fitted: list[float], balanced: float) -> float:
+    """min over λ ≠ 0 of |fitted − 2y| / 2y: the rate test applied to "no acceleration" (the balanced rate).
+
+    Above the rate tolerance, the same test that accepts sqrt(λ² + 4y²) rejects 2y at every λ of the grid;
+    NaN (a missing fit) gives −inf; no λ ≠ 0 gives NaN.
+    """
+    gaps = [abs(f - balanced) / balanced for lam, f in zip(lams, fitted, strict=True) if lam != 0.0]
+    return nanmin(gaps)
+
+
 def _summary(spec: ScalarFlowRun, records: list[dict[str, Any]], linear_rate: float) -> dict[str, Any]:
     def column(key: str) -> list[Any]:
         return [r[key] for r in records]
@@ -311,5 +321,7 @@ def _summary(spec: ScalarFlowRun, records: list[dict[str, Any]], linear_rate: fl
         "linear_rate_fitted": linear_rate,
         "min_rate_fitted": float(np.min(fitted)),
         "rate_over_linear_min": float(np.min(fitted) / linear_rate),
+        "balanced_rate": float(predicted_rate(0.0, spec.y)),
+        "rate_vs_balanced_min": _vs_balanced(lams, list(fitted), float(predicted_rate(0.0, spec.y))),
         "rate_curve": {"lam": floats(curve), "rate": floats(predicted_rate(curve, spec.y))},
     }

@@ -306,6 +306,108 @@ def stacked_general_imbalance(m: int, n: int, k: int) -> dict[str, Any]:
     return _result(f"Zdot - (Yhat Z - Z Z^T Z/2 + J Z Q/2), m={m}, n={n}, k={k}", residual, "2.4")
 
 
+def _factor_flow(m: int, n: int, k: int) -> dict[str, Any]:
+    """U(t), V(t) as functions of t with U̇ = RV, V̇ = RᵀU, R = Y − UVᵀ (the matrix flow, §2.1)."""
+    U, V, Y = _matrix("u", m, k, True), _matrix("v", n, k, True), _matrix("y", m, n)
+    R = Y - U * V.T
+    flow = {sp.Derivative(U[i, j], t): (R * V)[i, j] for i in range(m) for j in range(k)}
+    flow |= {sp.Derivative(V[i, j], t): (R.T * U)[i, j] for i in range(n) for j in range(k)}
+    return {"U": U, "V": V, "R": R, "flow": flow}
+
+
+def residual_flow(m: int, n: int, k: int) -> dict[str, Any]:
+    """Ṙ = −UUᵀR − RVVᵀ exactly, for any imbalance: near a limit (U∞, V∞) the residual is the linear
+    Sylvester flow Ṙ = −AR − RB with A = U∞U∞ᵀ, B = V∞V∞ᵀ (derived, §2.6)."""
+    f = _factor_flow(m, n, k)
+    U, V, R = f["U"], f["V"], f["R"]
+    residual = (R.diff(t).subs(f["flow"]) + U * U.T * R + R * V * V.T).applyfunc(sp.expand)
+    return _result(f"R' + U U^T R + R V V^T, R = Y - U V^T, m={m}, n={n}, k={k}", residual, "2.6")
+
+
+def residual_energy(m: int, n: int, k: int) -> dict[str, Any]:
+    """d/dt ½‖R‖²_F = −‖UᵀR‖²_F − ‖RV‖²_F: the identity behind the decay bound (derived, §2.6)."""
+    f = _factor_flow(m, n, k)
+    U, V, R = f["U"], f["V"], f["R"]
+    energy = sp.Rational(1, 2) * (R.T * R).trace()
+    UR, RV = U.T * R, R * V
+    residual = sp.expand(energy.diff(t).subs(f["flow"]) + (UR.T * UR).trace() + (RV.T * RV).trace())
+    return _result(f"d/dt |R|^2/2 + |U^T R|^2 + |R V|^2, m={m}, n={n}, k={k}", residual, "2.6")
+
+
+def sylvester_modes(size: int) -> dict[str, Any]:
+    """For symmetric A, B: A(abᵀ) + (abᵀ)B − (α + β)abᵀ = (Aa − αa)bᵀ + a(Bb − βb)ᵀ, so eigenvectors a of A
+    and b of B give the modes abᵀ of the linearised residual flow, decaying at α + β (derived, §2.6)."""
+    A, B = _matrix("a", size, size), _matrix("b", size, size)
+    A, B = (A + A.T) / 2, (B + B.T) / 2
+    a, b = _matrix("p", size, 1), _matrix("q", size, 1)
+    alpha, beta = sp.symbols("alpha beta", real=True)
+    mode = a * b.T
+    residual = (
+        A * mode + mode * B - (alpha + beta) * mode - ((A * a - alpha * a) * b.T + a * (B * b - beta * b).T)
+    ).applyfunc(sp.expand)
+    return _result(f"L(a b^T) - (alpha + beta) a b^T - eigen-residual terms, {size}x{size}", residual, "2.6")
+
+
+def square_gram_spectra(k: int) -> dict[str, Any]:
+    """For square U (k×k): det(xI − UUᵀ) = det(xI − UᵀU), so λ_min(UUᵀ) = λ_min(UᵀU); and at a minimiser
+    UVᵀ = Y: det(xI − YᵀY) = det(xI − (UᵀU)(VᵀV)) (the data spectrum is that of N·M, §2.6)."""
+    U, V = _matrix("u", k, k), _matrix("v", k, k)
+    x = sp.Symbol("x")
+    eye = sp.eye(k)
+    Y = U * V.T
+    gram = sp.expand((x * eye - U * U.T).det() - (x * eye - U.T * U).det())
+    data = sp.expand((x * eye - Y.T * Y).det() - (x * eye - (U.T * U) * (V.T * V)).det())
+    return _result(
+        f"[charpoly(U U^T) - charpoly(U^T U), charpoly(Y^T Y) - charpoly(N M)], Y = U V^T, k={k}",
+        sp.Matrix([gram, data]),
+        "2.6",
+    )
+
+
+def rate_bound_algebra() -> dict[str, Any]:
+    """r = a + b with a = λ_min(N), b = λ_min(M): r² = (a − b)² + 4ab, so |a − b| ≤ ‖Q‖₂ and ab ≤ σ_min² give
+    r ≤ sqrt(‖Q‖₂² + 4σ_min²); for Q = λI (a − b = λ, ab = σ²) the bound is attained, r = sqrt(λ² + 4σ²),
+    and the bound grows with both arguments (derived, §2.6)."""
+    a, b, sigma, d, p = sp.symbols("a b sigma d p", positive=True)
+    lam = sp.Symbol("lambda", real=True)
+    square = sp.expand((a + b) ** 2 - ((a - b) ** 2 + 4 * a * b))
+    # Q = λI: a − b = λ and ab = σ² have the positive solution a, b with a + b = sqrt(λ² + 4σ²).
+    a_sol = (lam + sp.sqrt(lam**2 + 4 * sigma**2)) / 2
+    b_sol = a_sol - lam
+    attained = sp.Matrix(
+        [
+            sp.simplify(sp.expand(a_sol * b_sol) - sigma**2),
+            sp.simplify(a_sol + b_sol - sp.sqrt(lam**2 + 4 * sigma**2)),
+        ]
+    )
+    bound = sp.sqrt(d + 4 * p)
+    monotone = sp.Matrix(
+        [sp.simplify(sp.diff(bound, d) - 1 / (2 * bound)), sp.simplify(sp.diff(bound, p) - 2 / bound)]
+    )
+    return _result(
+        "[(a+b)^2 - (a-b)^2 - 4ab, Q = lam I attains sqrt(lam^2+4 sigma^2), d/dd, d/dp of sqrt(d+4p) > 0]",
+        sp.Matrix.vstack(sp.Matrix([square]), attained, monotone),
+        "2.6",
+    )
+
+
+def imbalanced_init_identity(k: int) -> dict[str, Any]:
+    """Q = Q₊ − Q₋ with Q₊ = E diag(max(q, 0))Eᵀ, Q₋ = E diag(max(−q, 0))Eᵀ; U0ᵀU0 = Q₊ + C, V0ᵀV0 = Q₋ + C
+    give U0ᵀU0 − V0ᵀV0 = Q for any C (the general start, §2.6): here for a rotation E, diagonal q of
+    mixed signs and a symbolic symmetric C."""
+    theta = sp.Symbol("theta", real=True)
+    if k != 2:
+        raise ValueError("the symbolic check uses a 2x2 rotation")
+    E = sp.Matrix([[sp.cos(theta), -sp.sin(theta)], [sp.sin(theta), sp.cos(theta)]])
+    q1, q2 = sp.Symbol("q1", positive=True), -sp.Symbol("q2", positive=True)
+    Q = E * sp.diag(q1, q2) * E.T
+    positive, negative = E * sp.diag(q1, 0) * E.T, E * sp.diag(0, -q2) * E.T
+    C = _matrix("c", k, k)
+    C = (C + C.T) / 2
+    residual = ((positive + C) - (negative + C) - Q).applyfunc(sp.simplify)
+    return _result("(Q+ + C) - (Q- + C) - Q, Q = E diag(q1, -q2) E^T", residual, "2.6")
+
+
 def descent_scalar_recursion() -> dict[str, Any]:
     """One GD step u' = u + ηrv, v' = v + ηru (r = y − uv) gives λ' = (1 − η²r²)λ (derived, §2.5)."""
     u, v, y, eta = sp.symbols("u v y eta", real=True)
@@ -355,6 +457,13 @@ def checks() -> dict[str, Callable[[], dict[str, Any]]]:
         "stacked_riccati_flow_2x2x2": lambda: stacked_riccati_flow(2, 2, 2),
         "stacked_riccati_flow_3x2x2": lambda: stacked_riccati_flow(3, 2, 2),
         "stacked_general_imbalance_2x2x2": lambda: stacked_general_imbalance(2, 2, 2),
+        "residual_flow_2x2x2": lambda: residual_flow(2, 2, 2),
+        "residual_flow_3x2x2": lambda: residual_flow(3, 2, 2),
+        "residual_energy_2x2x2": lambda: residual_energy(2, 2, 2),
+        "sylvester_modes_2x2": lambda: sylvester_modes(2),
+        "square_gram_spectra_2x2": lambda: square_gram_spectra(2),
+        "rate_bound_algebra": rate_bound_algebra,
+        "imbalanced_init_identity_2x2": lambda: imbalanced_init_identity(2),
         "descent_scalar_recursion": descent_scalar_recursion,
         "descent_matrix_recursion_2x2x3": lambda: descent_matrix_recursion(2, 2, 3),
     }

@@ -1,19 +1,21 @@
 """The nero study's runs (Liu, Bernstein, Meister, Yue 2021, "Learning by Turning"; docs/nero.md).
 
 - ``sweep_<task>_<optimizer>_s<i>`` (:class:`ClassifierSweepRun` for mlp, cnn, resnet;
-  :class:`LanguageSweepRun` for lstm): every learning rate of ``lrs`` for one task, optimiser and seed index,
-  each trained from the same initialisation and batch order (the seed depends on task and seed index only);
-  each lr is a resumable engine run in ``<run_dir>/lr<lr>/``;
+  :class:`LanguageSweepRun` for lstm): every learning rate of the optimiser's grid on the task
+  (``nero.<task>.lrs.<optimizer>``, or ``nero.lrs`` where that is empty) for one seed index, each trained
+  from the same initialisation and batch order (the seed depends on task and seed index only); each lr is a
+  resumable engine run in ``<run_dir>/lr<lr>/``;
 - ``ablation_<setting>_s<i>`` (:class:`AblationRun`): Nero with the constraints ``none``, ``mean``, ``norm``
   or ``both`` (Fig. 1 analogue) over ``ablation.lrs`` on ``ablation.task``;
 - ``memory`` (:class:`MemoryRun`): optimiser-state size of every optimiser on every task's model after one
   step.
 
-Each spec holds exactly what its run reads: its task's settings (so ``nero.cnn.steps`` re-runs only the cnn
-sweeps and, when ``ablation.task`` is cnn, the ablation), the hyperparameters of its own optimiser only
-(:func:`optimizer_settings`: ``nero_beta`` re-runs the Nero sweeps, the ablation and ``memory``, not the
-baselines), and for ``memory`` only the models, never steps, batch sizes or data sizes. Imports no torch
-(see :mod:`pipeline.core.study`).
+Each spec holds exactly what its run reads: its task's settings and schedule (so ``nero.cnn.steps`` re-runs
+only the cnn sweeps and, when ``ablation.task`` is cnn, the ablation), its own lr grid, the hyperparameters
+of its own optimiser only (:func:`optimizer_settings`: ``nero_beta`` re-runs the Nero sweeps, the ablation
+and ``memory``, not the baselines; ``sgd_grad_clip`` only the SGD sweeps of the language model), and for
+``memory`` only the models, never steps, batch sizes or data sizes. Imports no torch (see
+:mod:`pipeline.core.study`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ ABLATION: dict[str, tuple[bool, bool]] = {
 CLASSIFIER_TASKS: tuple[str, ...] = ("mlp", "cnn", "resnet")
 LANGUAGE_TASKS: tuple[str, ...] = ("lstm",)
 
-# The section keys each optimiser reads (pipeline.nero.tasks.make_optimizer; the clip in pipeline.nero.train).
+# The section keys each optimiser reads (pipeline.nero.tasks.make_optimizer; the clip in pipeline.nero.train,
+# on the language-model task only: the paper clips the gradients of SGD in its language-model runs only).
 _HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
     "nero": ("nero_beta",),
     "sgd": ("sgd_grad_clip",),
@@ -72,13 +75,17 @@ class ClassifierNet:
 
 @dataclass(frozen=True)
 class ClassifierTask:
-    """A classifier task: its model, the data subsets (seeded by the base seed) and the training length."""
+    """A classifier task: its model, the data subsets (seeded by the base seed), the training length, the
+    training-set augmentation (``none`` or ``cifar``: the paper's CIFAR-10 crop, flip and rotation) and how
+    many training examples are evaluated for the train accuracy (0 = all of the training subset)."""
 
     net: ClassifierNet
     train_size: int
     test_size: int
     batch_size: int
     steps: int
+    augment: str
+    train_eval_size: int
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ class OptimizerSettings:
 
 @dataclass(frozen=True)
 class Schedule:
-    """The learning-rate schedule of every lr run (:func:`pipeline.nero.train.lr_factor`)."""
+    """The learning-rate schedule of one task's lr runs (:func:`pipeline.nero.train.lr_factor`)."""
 
     kind: str
     warmup_fraction: float
@@ -128,7 +135,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Training:
-    """How every lr run is trained besides its task: the schedule, evaluation, log and checkpoint cadence."""
+    """How a task's lr runs are trained besides the task: its schedule, the evaluation, log and checkpoint
+    cadence."""
 
     schedule: Schedule
     eval_points: int
@@ -248,6 +256,8 @@ def classifier_task(task: dict[str, Any]) -> ClassifierTask:
         test_size=task["test_size"],
         batch_size=task["batch_size"],
         steps=task["steps"],
+        augment=task["augment"],
+        train_eval_size=task["train_eval_size"],
     )
 
 
@@ -280,15 +290,31 @@ def optimizer_settings(
     section: dict[str, Any], optimizers: Iterable[str], clip: bool = True
 ) -> OptimizerSettings:
     """The hyperparameters the ``optimizers`` read (``nero_<setting>`` reads ``nero_beta``); ``clip=False``
-    leaves out ``sgd_grad_clip`` (read by training, not by the optimiser's construction)."""
+    leaves out ``sgd_grad_clip`` (read by the training of the language model only, not by the optimiser's
+    construction)."""
     keys = {key for name in optimizers for key in _HYPERPARAMETERS[name.split("_")[0]]}
     if not clip:
         keys.discard("sgd_grad_clip")
     return OptimizerSettings(**{key: float(section[key]) for key in sorted(keys)})
 
 
-def training(section: dict[str, Any]) -> Training:
-    schedule = section["schedule"]
+def schedule_of(section: dict[str, Any], task: str) -> dict[str, Any]:
+    """The schedule of ``task``: its own ``nero.<task>.schedule``, or ``nero.schedule`` when its kind is
+    ``inherit``."""
+    own = section[task]["schedule"]
+    return section["schedule"] if own["kind"] == "inherit" else own
+
+
+def lrs_of(section: dict[str, Any], task: str, optimizer: str) -> tuple[float, ...]:
+    """The lr grid of ``optimizer`` on ``task``: ``nero.<task>.lrs.<optimizer>``, or ``nero.lrs`` when that
+    is empty."""
+    own = section[task]["lrs"][optimizer]
+    return _floats(own or section["lrs"])
+
+
+def training(section: dict[str, Any], task: str) -> Training:
+    """The :class:`Training` of ``task``'s runs (its schedule; the cadence is common to every task)."""
+    schedule = schedule_of(section, task)
     return Training(
         schedule=Schedule(
             kind=schedule["kind"],
@@ -309,18 +335,24 @@ def _check(section: dict[str, Any]) -> None:
         cfg = section[task]
         if task in CLASSIFIER_TASKS and cfg["model"] == "mlp" and cfg["depth"] < 1:
             raise ConfigError(f"nero.{task}.depth must be >= 1 for model mlp, got {cfg['depth']}")
+        for name in section["optimizers"]:
+            grid = lrs_of(section, task, name)
+            if list(grid) != sorted(set(grid)):
+                raise ConfigError(f"nero.{task}.lrs.{name}: the lr grid must be increasing, got {list(grid)}")
+    if list(section["ablation"]["lrs"]) != sorted(set(section["ablation"]["lrs"])):
+        raise ConfigError(f"nero.ablation.lrs must be increasing, got {section['ablation']['lrs']}")
 
 
 def runs(section: dict[str, Any]) -> dict[str, RunSpec]:
     """Sweeps (task × optimiser × seed), the ablation settings (× seed) and ``memory``, in that order."""
     _check(section)
     seeds = range(section["seeds"])
-    trained = training(section)
-    lrs = _floats(section["lrs"])
     specs: list[RunSpec] = []
     for task in section["tasks"]:
+        trained = training(section, task)
         for name in section["optimizers"]:
-            optim = optimizer_settings(section, [name])
+            optim = optimizer_settings(section, [name], clip=task in LANGUAGE_TASKS)
+            lrs = lrs_of(section, task, name)
             for seed_index in seeds:
                 common = {"task": task, "optimizer": name, "seed_index": seed_index, "lrs": lrs}
                 if task in LANGUAGE_TASKS:
@@ -343,7 +375,7 @@ def runs(section: dict[str, Any]) -> dict[str, RunSpec]:
                     lrs=_floats(ablation["lrs"]),
                     settings=classifier_task(section[ablation["task"]]),
                     optim=optimizer_settings(section, ["nero"]),
-                    training=trained,
+                    training=training(section, ablation["task"]),
                 )
             )
     models = tuple(

@@ -103,12 +103,15 @@ def build_language_model(net: LanguageNet) -> nn.Module:
 
 @dataclass
 class ClassifierData:
-    """Normalised float inputs and labels of the (subset) train and test splits."""
+    """Normalised float inputs and labels of the (subset) train and test splits, and the per-channel
+    ``mean`` and ``std`` (shape ``[1, C, 1, 1]``, in pixel units of [0, 1]) they were normalised with."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
 
 
 def _subset(x: torch.Tensor, y: torch.Tensor, size: int, seed: int, split: str) -> tuple[torch.Tensor, ...]:
@@ -127,7 +130,7 @@ def classifier_data(task: ClassifierTask, data_root: Path | str, seed: int) -> C
     train_x, test_x = train_x.float() / scale, test_x.float() / scale
     dims = [0, *range(2, train_x.dim())]
     mean, std = train_x.mean(dim=dims, keepdim=True), train_x.std(dim=dims, keepdim=True)
-    return ClassifierData((train_x - mean) / std, train_y, (test_x - mean) / std, test_y)
+    return ClassifierData((train_x - mean) / std, train_y, (test_x - mean) / std, test_y, mean, std)
 
 
 def language_data(task: LanguageTask, data_root: Path | str) -> tuple[torch.Tensor, torch.Tensor]:

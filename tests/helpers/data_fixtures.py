@@ -1,12 +1,27 @@
-"""Writers of tiny dataset files in each real format, for the loader tests (no real data needed)."""
+"""Writers of tiny dataset files in each real format, for the loader tests (no real data needed).
+
+The paper-scale formats (CIFAR-10, STL-10, the text corpora) are written by :mod:`pipeline.data.fixtures`,
+which the paper-scale check shares; this module adds (Fashion-)MNIST IDX files and the KJV text.
+"""
 
 from __future__ import annotations
 
 import gzip
-import pickle
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.data import fixtures
+from pipeline.data.fixtures import write_cifar10, write_stl10
+
+__all__ = [
+    "write_cifar10",
+    "write_fashion_mnist",
+    "write_idx",
+    "write_kjv",
+    "write_stl10",
+    "write_text_corpus",
+]
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
@@ -33,44 +48,6 @@ def write_fashion_mnist(directory: Path, n_train: int = 12, n_test: int = 5, com
     return arrays
 
 
-def write_cifar10(root: Path, per_batch: int = 4) -> dict:
-    """``root/cifar-10-batches-py`` with 5 train batches and a test batch of ``per_batch`` images each."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    written = {}
-    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
-        entry = {
-            "batch_label": name,
-            "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-            "labels": rng.integers(0, 10, per_batch).tolist(),
-            "filenames": [f"img{i}.png" for i in range(per_batch)],
-        }
-        with open(folder / name, "wb") as handle:
-            pickle.dump(entry, handle, protocol=2)
-        written[name] = entry
-    with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, handle)
-    return written
-
-
-def write_stl10(root: Path, n_train: int = 3, n_test: int = 2, n_unlabeled: int = 4) -> dict:
-    """``root/stl10_binary`` binaries; images are stored column-major as in the release."""
-    folder = root / "stl10_binary"
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(2)
-    images = {}
-    for split, n in (("train", n_train), ("test", n_test), ("unlabeled", n_unlabeled)):
-        row_major = rng.integers(0, 256, (n, 3, 96, 96), dtype=np.uint8)
-        row_major.transpose(0, 1, 3, 2).tofile(folder / f"{split}_X.bin")
-        images[split] = row_major
-        if split != "unlabeled":
-            labels = rng.integers(1, 11, n, dtype=np.uint8)
-            labels.tofile(folder / f"{split}_y.bin")
-            images[f"{split}_labels"] = labels
-    return images
-
-
 PTB_LINES = {
     "train": [" the cat sat on the mat ", " the dog sat <unk> ", " a cat ran "],
     "valid": [" the cat ran ", " a bird sat "],
@@ -80,12 +57,7 @@ PTB_LINES = {
 
 def write_text_corpus(root: Path, layout: str, lines: dict | None = None) -> dict:
     """Three split files under ``root`` following ``layout`` (e.g. ``ptb/ptb.{split}.txt``)."""
-    lines = lines or PTB_LINES
-    for split, content in lines.items():
-        path = root / layout.format(split=split)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(content) + "\n", encoding="utf-8")
-    return lines
+    return fixtures.write_text_corpus(root, layout, lines or PTB_LINES)
 
 
 KJV_VERSES = [

@@ -1,10 +1,15 @@
-"""MNIST-1D (4,000 train / 1,000 test signals of length 40, 10 classes), generated offline.
+"""MNIST-1D (4,000 train / 1,000 test signals of length 40, 10 classes), generated offline; and
+``mnist1d_large``, the same generator with 25,000 samples (20,000 train / 5,000 test).
 
 Generated with the PyPI package ``mnist1d``: ``make_dataset(get_dataset_args())`` with the package's
 defaults (seed 42), never ``get_dataset``, which downloads. ``make_dataset`` reseeds Python's and NumPy's
 global RNGs; this loader saves and restores them so that generating the data never changes a run's
 random stream. Results are cached in-process; the prepared form (``python -m pipeline.data.prepare
 mnist1d``) is the on-disk cache.
+
+``mnist1d_large`` (:func:`load_large`) changes only ``num_samples`` (the package's 80/20 train/test split
+and seed 42 kept), so that 32 workers of a decentralized run still hold over 500 training signals each
+(consensus, qgm); ``mnist1d`` itself is unchanged.
 
 Preprocessing: none; signals float32 ``[N, 40]``, labels int64.
 """
@@ -62,3 +67,17 @@ def load(data_root: Path | None = None, download: bool = False, **overrides: obj
         "preprocessing": "none; float32 signals [N, 40], int64 labels",
     }
     return DatasetBundle("mnist1d", tensors, meta)
+
+
+LARGE_SAMPLES = 25_000
+
+
+def load_large(data_root: Path | None = None, download: bool = False) -> DatasetBundle:
+    """MNIST-1D generated with ``num_samples = 25,000`` (20,000 train / 5,000 test), else the defaults."""
+    bundle = load(data_root, download, num_samples=LARGE_SAMPLES)
+    meta = {
+        **bundle.meta,
+        "source": f"mnist1d.data.make_dataset(get_dataset_args() with num_samples={LARGE_SAMPLES}) "
+        "(generated offline)",
+    }
+    return DatasetBundle("mnist1d_large", bundle.tensors, meta)

@@ -1,0 +1,109 @@
+"""Synthetic stand-ins for the paper-scale datasets, written in each release's own file format.
+
+Used to exercise the paper-scale code path where the real datasets are absent (the tests, and the GPU
+check ``python -m pipeline.paper_check --fixtures``): the loaders, shapes, vocabularies and models are
+those of a paper run; only the pixels and words are random, so accuracies mean nothing.
+
+- CIFAR-10: ``cifar10/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}`` (pickled dicts
+  with uint8 ``data [N, 3072]`` and ``labels``), as torchvision ships it;
+- STL-10: ``stl10/stl10_binary/{train,test,unlabeled}_X.bin`` (uint8, column-major 3×96×96) and
+  ``{train,test}_y.bin`` (labels 1..10);
+- PTB: ``ptb/ptb.{train,valid,test}.txt``; WikiText-2: ``wikitext-2/wiki.{train,valid,test}.tokens``
+  (space-separated words, one sentence a line).
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FixtureSizes:
+    """How much of each dataset to write (large enough for the paper configs' batch sizes and workers)."""
+
+    cifar_per_batch: int = 512  # 5 train batches -> 2,560 train images, and a 512-image test batch
+    stl_train: int = 100
+    stl_test: int = 50
+    stl_unlabeled: int = 300
+    text_vocab: int = 300
+    text_train_lines: int = 2000
+    text_eval_lines: int = 200
+    words_per_line: int = 12
+
+
+def write_cifar10(root: Path, per_batch: int = 4, seed: int = 1) -> dict:
+    """``root/cifar-10-batches-py`` with 5 train batches and a test batch of ``per_batch`` images each."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    written = {}
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        entry = {
+            "batch_label": name,
+            "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            "labels": rng.integers(0, 10, per_batch).tolist(),
+            "filenames": [f"img{i}.png" for i in range(per_batch)],
+        }
+        with open(folder / name, "wb") as handle:
+            pickle.dump(entry, handle, protocol=2)
+        written[name] = entry
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, handle)
+    return written
+
+
+def write_stl10(root: Path, n_train: int = 3, n_test: int = 2, n_unlabeled: int = 4, seed: int = 2) -> dict:
+    """``root/stl10_binary`` binaries; images are stored column-major as in the release."""
+    folder = root / "stl10_binary"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images = {}
+    for split, n in (("train", n_train), ("test", n_test), ("unlabeled", n_unlabeled)):
+        row_major = rng.integers(0, 256, (n, 3, 96, 96), dtype=np.uint8)
+        row_major.transpose(0, 1, 3, 2).tofile(folder / f"{split}_X.bin")
+        images[split] = row_major
+        if split != "unlabeled":
+            labels = rng.integers(1, 11, n, dtype=np.uint8)
+            labels.tofile(folder / f"{split}_y.bin")
+            images[f"{split}_labels"] = labels
+    return images
+
+
+def write_text_corpus(root: Path, layout: str, lines: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Three split files under ``root`` following ``layout`` (e.g. ``ptb/ptb.{split}.txt``)."""
+    for split, content in lines.items():
+        path = root / layout.format(split=split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(content) + "\n", encoding="utf-8")
+    return lines
+
+
+def random_corpus(sizes: FixtureSizes, seed: int) -> dict[str, list[str]]:
+    """Lines of words drawn from a ``text_vocab``-word vocabulary (Zipf-like, every word in train)."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(sizes.text_vocab)])
+    weights = 1.0 / np.arange(1, sizes.text_vocab + 1)
+    weights /= weights.sum()
+
+    def lines(count: int) -> list[str]:
+        return [
+            " " + " ".join(rng.choice(words, sizes.words_per_line, p=weights)) + " " for _ in range(count)
+        ]
+
+    train = lines(sizes.text_train_lines)
+    train.append(" " + " ".join(words) + " ")  # every word occurs in the training split
+    return {"train": train, "valid": lines(sizes.text_eval_lines), "test": lines(sizes.text_eval_lines)}
+
+
+def write_paper_fixtures(root: Path, sizes: FixtureSizes | None = None) -> Path:
+    """All four paper-scale datasets under ``root`` (a ``data_root``); returns ``root``."""
+    sizes = sizes or FixtureSizes()
+    write_cifar10(root / "cifar10", per_batch=sizes.cifar_per_batch)
+    write_stl10(root / "stl10", sizes.stl_train, sizes.stl_test, sizes.stl_unlabeled)
+    write_text_corpus(root, "ptb/ptb.{split}.txt", random_corpus(sizes, seed=3))
+    write_text_corpus(root, "wikitext-2/wiki.{split}.tokens", random_corpus(sizes, seed=4))
+    return root

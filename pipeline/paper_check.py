@@ -1,0 +1,205 @@
+"""Every paper-scale run kind, a few steps each: a paper launch must not die on a shape, a key or a loader.
+
+The runs are those ``config/paper.yaml`` asks for, grouped into *kinds*: runs of one spec class whose
+text and switch fields (model, dataset, optimiser, algorithm, topology, variant, ...) agree, so that
+runs differing only in numbers (learning rate, seed, α, n) count once. One run of each kind executes
+through its study's own ``execute`` (the code path of the workflow's train job) with every training loop
+capped at ``--steps`` steps (:func:`pipeline.core.engine.step_limit`); schedules, models, loaders and
+evaluation are those of the paper config. AMP and ``torch.compile`` follow the config (``auto``: on for
+CUDA only)::
+
+    python -m pipeline.paper_check --fixtures               # synthetic data in each real format
+    python -m pipeline.paper_check --data-root data/raw     # the real datasets
+
+For each kind it reports the runs it stands for, the training steps one such full run takes (as its
+training loops request them), the wall time of its last step taken (the first may include compilation)
+and the FLOPs of a step (torch's FlopCounterMode: matrix products and convolutions, forward and
+backward), and from them the paper config's compute: ``steps × FLOPs`` summed over the kind's runs, and
+GPU-hours at ``--tflops`` sustained TFLOP/s (an assumption, printed with the table; small models are
+latency-bound, so it is a lower bound). A table goes to stdout and, with ``--out``, to a JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline import studies
+from pipeline.core.config import validate
+from pipeline.core.engine import StepProbe
+from pipeline.core.study import RunContext, RunSpec
+
+CONFIG = Path("config") / "config.yaml"
+PAPER = Path("config") / "paper.yaml"
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Snakemake's ``--configfile`` semantics: nested mappings merge, everything else is replaced."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = deep_merge(merged[key], value) if both else value
+    return merged
+
+
+def paper_config(root: Path = Path()) -> dict[str, Any]:
+    """config/config.yaml with config/paper.yaml merged in, validated (the workflow's paper config)."""
+    base = yaml.safe_load((root / CONFIG).read_text())
+    return validate(deep_merge(base, yaml.safe_load((root / PAPER).read_text())))
+
+
+def _labels(value: Any) -> Any:
+    """The text and switch leaves of a spec's fields (numbers dropped), as a hashable value."""
+    if isinstance(value, dict):
+        kept = ((key, _labels(item)) for key, item in sorted(value.items()))
+        return tuple((key, item) for key, item in kept if item != ())
+    if isinstance(value, list | tuple):
+        return tuple(item for item in map(_labels, value) if item != ())
+    return value if isinstance(value, str | bool) else ()
+
+
+def kind_of(spec: RunSpec) -> tuple:
+    """The kind of a run: its spec class and its text/switch fields."""
+    return (type(spec).__name__, _labels(spec.to_dict()))
+
+
+def kinds(study: str, section: dict[str, Any]) -> list[RunSpec]:
+    """The last run (in config order) of each kind of the study's paper-scale runs (the last seed: a
+    first seed's run may reuse a tuning run's records instead of training)."""
+    chosen: dict[tuple, RunSpec] = {}
+    for spec in studies.runs(study, section).values():
+        chosen[kind_of(spec)] = spec
+    return list(chosen.values())
+
+
+@dataclass
+class KindResult:
+    """One kind's check: the run standing for it, how many runs it covers, and what the probe saw."""
+
+    study: str
+    run: str
+    runs: int
+    seconds: float
+    full_steps: int
+    step_seconds: float
+    step_flops: int
+
+    def total_flops(self) -> float:
+        """Training FLOPs of all the kind's runs at full length (steps × FLOPs of a step)."""
+        return float(self.runs) * self.full_steps * self.step_flops
+
+
+def _execute(spec: RunSpec, table: dict[str, RunSpec], ctx: RunContext, steps: int) -> StepProbe:
+    """Run ``spec`` (after the runs it needs) with every training loop capped at ``steps``."""
+    from pipeline.core.engine import step_limit
+    from pipeline.execute import execute_run
+
+    for needed in spec.needs():
+        _execute(table[needed], table, ctx, steps)
+    run_ctx = RunContext(**{**vars(ctx), "run_dir": ctx.study_dir / spec.id})
+    with step_limit(steps) as probe:
+        execute_run(spec, run_ctx, {"scale": "paper", "spec": spec.to_dict(), "step_limit": steps})
+    return probe
+
+
+def check_kind(
+    study: str,
+    spec: RunSpec,
+    table: dict[str, RunSpec],
+    work: Path,
+    data_root: Path,
+    device: str,
+    steps: int,
+) -> KindResult:
+    """Execute one kind in a fresh study directory under ``work`` and summarise its probe."""
+    study_dir = work / "run" / study
+    start = time.perf_counter()
+    probe = _execute(
+        spec, table, RunContext(study, 0, "paper", device, study_dir / spec.id, data_root, study_dir), steps
+    )
+    seconds = time.perf_counter() - start
+    runs = sum(kind_of(other) == kind_of(spec) for other in table.values())
+    step_seconds = probe.step_seconds[-1] if probe.step_seconds else 0.0
+    step_flops = max(probe.step_flops, default=0)
+    return KindResult(study, spec.id, runs, seconds, sum(probe.requested_steps), step_seconds, step_flops)
+
+
+def run_checks(
+    config: dict[str, Any], data_root: Path, work: Path, device: str, steps: int, only: list[str]
+) -> list[KindResult]:
+    """Every kind of every study of ``config`` (or of ``only``), in study order, with progress on stderr."""
+    import sys
+
+    results = []
+    for study in only or config["studies"]:
+        table = studies.runs(study, config[study])
+        for spec in kinds(study, config[study]):
+            print(f"paper check: {study}/{spec.id} ...", file=sys.stderr, flush=True)
+            results.append(check_kind(study, spec, table, work, data_root, device, steps))
+    return results
+
+
+def table(results: list[KindResult], tflops: float) -> str:
+    """A plain-text table per kind, then GPU-hours per study at ``tflops`` sustained TFLOP/s."""
+    lines = [
+        f"{'study':<14}{'run standing for its kind':<44}{'runs':>5}{'steps/run':>11}{'ms/step':>9}"
+        f"{'GFLOP/step':>12}{'GPU-h':>8}"
+    ]
+    per_study: dict[str, float] = {}
+    for r in results:
+        hours = r.total_flops() / (tflops * 1e12) / 3600
+        per_study[r.study] = per_study.get(r.study, 0.0) + hours
+        lines.append(
+            f"{r.study:<14}{r.run:<44}{r.runs:>5}{r.full_steps:>11}{1000 * r.step_seconds:>9.1f}"
+            f"{r.step_flops / 1e9:>12.2f}{hours:>8.2f}"
+        )
+    lines.append(f"GPU-hours at {tflops:g} TFLOP/s sustained (training steps only; a lower bound):")
+    lines += [f"  {study:<14}{hours:>10.1f}" for study, hours in per_study.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--fixtures", action="store_true", help="synthetic data in each real file format")
+    source.add_argument("--data-root", type=Path, help="root of the real paper-scale datasets")
+    parser.add_argument("--steps", type=int, default=2, help="training steps per run (default 2)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--tflops", type=float, default=50.0, help="sustained TFLOP/s for GPU-hours (50)")
+    parser.add_argument("--studies", nargs="*", default=[], help="only these studies")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    import os
+
+    import torch
+
+    from pipeline.core.device import select_device
+    from pipeline.data.fixtures import write_paper_fixtures
+
+    config = paper_config()
+    device = str(select_device(args.device, gpus_held=1))
+    out = args.out.resolve() if args.out else None
+    with tempfile.TemporaryDirectory(prefix="paper-check-") as tmp:
+        work = Path(tmp)
+        data_root = write_paper_fixtures(work / "raw") if args.fixtures else args.data_root.resolve()
+        if args.fixtures:
+            os.chdir(work)  # no prepared copy of the real data (data/prepared/) can stand in
+        torch.set_num_threads(int(config["threads"]))
+        results = run_checks(config, data_root, work, device, args.steps, args.studies)
+    print(f"device {device}; {len(results)} run kinds; {args.steps} step(s) each")
+    print(table(results, args.tflops))
+    if out is not None:
+        out.write_text(json.dumps([vars(result) for result in results], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Every paper-scale run kind for 2 steps on CPU, on synthetic data in each dataset's real file format.
+
+The runs are config/paper.yaml's, one per kind (pipeline.paper_check), executed through the train job's
+own path (pipeline.execute) with every training loop capped at 2 steps; a paper-scale launch must not die
+on a shape, a key or a loader. AMP and torch.compile are `auto` (off on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from conftest import ROOT
+from helpers.threads import single_thread  # noqa: F401 (fixture)
+
+from pipeline import paper_check, studies
+from pipeline.data.fixtures import write_paper_fixtures
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_thread")]
+CONFIG = paper_check.paper_config(ROOT)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return write_paper_fixtures(tmp_path_factory.mktemp("paper-data"))
+
+
+def test_kinds_cover_every_run_of_the_paper_config():
+    for study in CONFIG["studies"]:
+        table = studies.runs(study, CONFIG[study])
+        chosen = paper_check.kinds(study, CONFIG[study])
+        assert {paper_check.kind_of(spec) for spec in table.values()} == {
+            paper_check.kind_of(spec) for spec in chosen
+        }
+
+
+@pytest.mark.parametrize("study", CONFIG["studies"])
+def test_every_paper_kind_runs_two_steps(study, data_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no prepared copy of a real dataset can stand in for the fixtures
+    table = studies.runs(study, CONFIG[study])
+    for spec in paper_check.kinds(study, CONFIG[study]):
+        result = paper_check.check_kind(study, spec, table, tmp_path, data_root, "cpu", steps=2)
+        record = json.loads((tmp_path / "run" / study / spec.id / "metrics.json").read_text())
+        assert record["config"]["step_limit"] == 2 and record["study"] == study
+        numbers = [v for v in record["metrics"].values() if isinstance(v, int | float)]
+        assert any(math.isfinite(v) for v in numbers), (spec.id, record["metrics"])
+        if study != "gradient_flow":  # closed forms and ODE solves: no training loop
+            assert result.full_steps > 2 and result.step_flops > 0, spec.id
