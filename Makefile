@@ -7,7 +7,7 @@ BIN    := $(abspath $(VENV))/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup debs run claims smoke test bench lint clean
+.PHONY: help setup debs run claims smoke test paper-check bench lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
@@ -35,6 +35,9 @@ smoke: setup  ## the workflow at smoke scale (minutes)
 
 test: setup  ## the test suite (unit, theory, workflow smoke run, DVC round trip)
 	pytest
+
+paper-check: setup  ## every paper-scale run kind for 2 steps on CPU, synthetic data (tens of minutes)
+	pytest -m paper_kinds tests/test_paper_scale.py
 
 bench: setup  ## benchmarks: speed ratios measured side by side (results/bench.json)
 	python -m pipeline.bench

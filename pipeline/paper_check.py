@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--tflops", type=float, default=50.0, help="sustained TFLOP/s for GPU-hours (50)")
     parser.add_argument("--studies", nargs="*", default=[], help="only these studies")
+    parser.add_argument("--threads", type=int, help="torch threads (default: the paper config's threads)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         data_root = write_paper_fixtures(work / "raw") if args.fixtures else args.data_root.resolve()
         if args.fixtures:
             os.chdir(work)  # no prepared copy of the real data (data/prepared/) can stand in
-        torch.set_num_threads(int(config["threads"]))
+        torch.set_num_threads(args.threads or int(config["threads"]))
         results = run_checks(config, data_root, work, device, args.steps, args.studies)
     print(f"device {device}; {len(results)} run kinds; {args.steps} step(s) each")
     print(table(results, args.tflops))

@@ -35,6 +35,7 @@ def test_registry_names_every_dataset():
         "digits",
         "fashion_mnist",
         "mnist1d",
+        "mnist1d_large",
         "kjv",
         "cifar10",
         "stl10",

@@ -2,7 +2,10 @@
 
 The runs are config/paper.yaml's, one per kind (pipeline.paper_check), executed through the train job's
 own path (pipeline.execute) with every training loop capped at 2 steps; a paper-scale launch must not die
-on a shape, a key or a loader. AMP and torch.compile are `auto` (off on CPU).
+on a shape, a key or a loader. AMP and torch.compile are `auto` (off on CPU). The two-step runs take
+tens of minutes on 2 CPU cores (the paper models' evaluations dominate), so they carry the
+``paper_kinds`` marker and run with ``make paper-check``; ``make test`` checks that the kinds cover every
+run of the paper config.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def test_kinds_cover_every_run_of_the_paper_config():
         }
 
 
+@pytest.mark.paper_kinds
 @pytest.mark.parametrize("study", CONFIG["studies"])
 def test_every_paper_kind_runs_two_steps(study, data_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no prepared copy of a real dataset can stand in for the fixtures

@@ -9,11 +9,14 @@ those of a paper run; only the pixels and words are random, so accuracies mean n
 - STL-10: ``stl10/stl10_binary/{train,test,unlabeled}_X.bin`` (uint8, column-major 3×96×96) and
   ``{train,test}_y.bin`` (labels 1..10);
 - PTB: ``ptb/ptb.{train,valid,test}.txt``; WikiText-2: ``wikitext-2/wiki.{train,valid,test}.tokens``
-  (space-separated words, one sentence a line).
+  (space-separated words, one sentence a line);
+- Fashion-MNIST (the deep-MLP task of the paper config): ``fashion-mnist/*-ubyte.gz`` IDX files, found
+  under ``data_root`` before the Debian package, so a small stand-in replaces the 70,000 real images.
 """
 
 from __future__ import annotations
 
+import gzip
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,32 @@ class FixtureSizes:
     text_train_lines: int = 2000
     text_eval_lines: int = 200
     words_per_line: int = 12
+    fashion_train: int = 600
+    fashion_test: int = 200
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
+    """An IDX file (uint8 payload) as the (Fashion-)MNIST releases ship it."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def write_fashion_mnist(directory: Path, n_train: int = 12, n_test: int = 5, compress: bool = True) -> dict:
+    """The four IDX files in ``directory``; returns the arrays written."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
+    }
+    for stem, array in arrays.items():
+        write_idx(directory / (f"{stem}.gz" if compress else stem), array, compress)
+    return arrays
 
 
 def write_cifar10(root: Path, per_batch: int = 4, seed: int = 1) -> dict:
@@ -106,4 +135,5 @@ def write_paper_fixtures(root: Path, sizes: FixtureSizes | None = None) -> Path:
     write_stl10(root / "stl10", sizes.stl_train, sizes.stl_test, sizes.stl_unlabeled)
     write_text_corpus(root, "ptb/ptb.{split}.txt", random_corpus(sizes, seed=3))
     write_text_corpus(root, "wikitext-2/wiki.{split}.tokens", random_corpus(sizes, seed=4))
+    write_fashion_mnist(root / "fashion-mnist", sizes.fashion_train, sizes.fashion_test)
     return root

@@ -1,18 +1,15 @@
 """Writers of tiny dataset files in each real format, for the loader tests (no real data needed).
 
 The paper-scale formats (CIFAR-10, STL-10, the text corpora) are written by :mod:`pipeline.data.fixtures`,
-which the paper-scale check shares; this module adds (Fashion-)MNIST IDX files and the KJV text.
+which the paper-scale check shares; this module adds the tiny PTB lines and the KJV text.
 """
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
-import numpy as np
-
 from pipeline.data import fixtures
-from pipeline.data.fixtures import write_cifar10, write_stl10
+from pipeline.data.fixtures import write_cifar10, write_fashion_mnist, write_idx, write_stl10
 
 __all__ = [
     "write_cifar10",
@@ -22,30 +19,6 @@ __all__ = [
     "write_stl10",
     "write_text_corpus",
 ]
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
-    """An IDX file (uint8 payload) as the (Fashion-)MNIST releases ship it."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    data = header + array.tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(data) if compress else data)
-    return path
-
-
-def write_fashion_mnist(directory: Path, n_train: int = 12, n_test: int = 5, compress: bool = True) -> dict:
-    """The four IDX files in ``directory``; returns the arrays written."""
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
-    }
-    for stem, array in arrays.items():
-        write_idx(directory / (f"{stem}.gz" if compress else stem), array, compress)
-    return arrays
 
 
 PTB_LINES = {
