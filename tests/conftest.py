@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.paper_check import deep_merge
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -34,14 +36,6 @@ def run_tool(
             f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
     return result
-
-
-def deep_merge(base: dict, overlay: dict) -> dict:
-    """Snakemake's --configfile semantics: nested dicts merge, everything else is replaced."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and key in merged else value
-    return merged
 
 
 def source_files() -> list[str]:
