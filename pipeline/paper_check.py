@@ -4,7 +4,9 @@ The runs are those ``config/paper.yaml`` asks for, grouped into *kinds*: runs of
 text and switch fields (model, dataset, optimiser, algorithm, topology, variant, ...) agree, so that
 runs differing only in numbers (learning rate, seed, α, n) count once. One run of each kind executes
 through its study's own ``execute`` (the code path of the workflow's train job) with every training loop
-capped at ``--steps`` steps (:func:`pipeline.core.engine.step_limit`); schedules, models, loaders and
+capped at ``--steps`` steps (:func:`pipeline.core.engine.step_limit`); a run that repeats one training loop
+(Nero's lr sweeps) checks one repetition (:meth:`~pipeline.core.study.RunSpec.check_variant`) and counts
+the rest in its steps; schedules, models, loaders and
 evaluation are those of the paper config. AMP and ``torch.compile`` follow the config (``auto``: on for
 CUDA only)::
 
@@ -96,17 +98,19 @@ class KindResult:
         return float(self.runs) * self.full_steps * self.step_flops
 
 
-def _execute(spec: RunSpec, table: dict[str, RunSpec], ctx: RunContext, steps: int) -> StepProbe:
-    """Run ``spec`` (after the runs it needs) with every training loop capped at ``steps``."""
+def _execute(spec: RunSpec, table: dict[str, RunSpec], ctx: RunContext, steps: int) -> tuple[StepProbe, int]:
+    """Run the check variant of ``spec`` (after the runs it needs) with every training loop capped at
+    ``steps``; the probe, and how many of the variant's trainings the full run does."""
     from pipeline.core.engine import step_limit
     from pipeline.execute import execute_run
 
     for needed in spec.needs():
         _execute(table[needed], table, ctx, steps)
+    variant, repeats = spec.check_variant()
     run_ctx = RunContext(**{**vars(ctx), "run_dir": ctx.study_dir / spec.id})
     with step_limit(steps) as probe:
-        execute_run(spec, run_ctx, {"scale": "paper", "spec": spec.to_dict(), "step_limit": steps})
-    return probe
+        execute_run(variant, run_ctx, {"scale": "paper", "spec": variant.to_dict(), "step_limit": steps})
+    return probe, repeats
 
 
 def check_kind(
@@ -121,14 +125,15 @@ def check_kind(
     """Execute one kind in a fresh study directory under ``work`` and summarise its probe."""
     study_dir = work / "run" / study
     start = time.perf_counter()
-    probe = _execute(
+    probe, repeats = _execute(
         spec, table, RunContext(study, 0, "paper", device, study_dir / spec.id, data_root, study_dir), steps
     )
     seconds = time.perf_counter() - start
     runs = sum(kind_of(other) == kind_of(spec) for other in table.values())
     step_seconds = probe.step_seconds[-1] if probe.step_seconds else 0.0
     step_flops = max(probe.step_flops, default=0)
-    return KindResult(study, spec.id, runs, seconds, sum(probe.requested_steps), step_seconds, step_flops)
+    full_steps = repeats * sum(probe.requested_steps)
+    return KindResult(study, spec.id, runs, seconds, full_steps, step_seconds, step_flops)
 
 
 def run_checks(

@@ -21,7 +21,7 @@ fi
 "$PY" -c 'import torch; print("gpu-check:", torch.cuda.get_device_name(0), "x", torch.cuda.device_count(), "torch", torch.__version__)'
 
 start=$(date +%s)
-"$PY" -m pipeline.paper_check --fixtures --device cuda --time --steps 3 --out "$OUT/paper_check.json"
+"$PY" -m pipeline.paper_check --fixtures --device cuda --steps 3 --out "$OUT/paper_check.json"
 echo "gpu-check: paper-scale kinds done in $(( $(date +%s) - start )) s"
 
 if [ "$gpus" -ge 4 ]; then

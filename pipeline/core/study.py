@@ -44,6 +44,12 @@ class RunSpec:
         """Ids of runs of the same study whose results this run reads (the workflow runs them first)."""
         return ()
 
+    def check_variant(self) -> tuple[RunSpec, int]:
+        """What a short paper-scale check (:mod:`pipeline.paper_check`) executes for this run, and how many
+        of those trainings the full run does: the run itself, once. A run that repeats one training loop
+        (an lr sweep) returns one repetition and the count, so the check covers its code path once."""
+        return self, 1
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields plus ``spec``: the class name, so :func:`spec_from_dict` can rebuild it."""
         return {"spec": type(self).__name__, **dataclasses.asdict(self)}

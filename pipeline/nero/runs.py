@@ -20,6 +20,7 @@ and ``memory``, not the baselines; ``sgd_grad_clip`` only the SGD sweeps of the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -172,6 +173,10 @@ class SweepRun(RunSpec):
     def id(self) -> str:
         return f"sweep_{self.task}_{self.optimizer}_s{self.seed_index}"
 
+    def check_variant(self) -> tuple[SweepRun, int]:
+        """The first lr only: every lr trains through the same loop."""
+        return dataclasses.replace(self, lrs=self.lrs[:1]), len(self.lrs)
+
 
 @dataclass(frozen=True)
 class ClassifierSweepRun(SweepRun):
@@ -203,6 +208,10 @@ class AblationRun(RunSpec):
     @property
     def id(self) -> str:
         return f"ablation_{self.setting}_s{self.seed_index}"
+
+    def check_variant(self) -> tuple[AblationRun, int]:
+        """The first lr only: every lr trains through the same loop."""
+        return dataclasses.replace(self, lrs=self.lrs[:1]), len(self.lrs)
 
     @property
     def optimizer(self) -> str:
