@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import paths, studies
-from pipeline.core import claims as claims_mod
 from pipeline.core.atomic import atomic_write_json
 from pipeline.core.fingerprint import discard_stale_checkpoint, run_fingerprint
 from pipeline.core.study import RunContext
@@ -90,6 +89,8 @@ def results_of(study: str, study_json: str) -> Any:
 def cmd_claims(args: argparse.Namespace) -> None:
     """Write a study's claims (verdicts computed from its stored results): claims.csv (the contract's
     columns) and claims.json (every field, with the documented notes and interval methods)."""
+    from pipeline.core import claims as claims_mod
+
     rows = studies.claims_module(args.study).claims(results_of(args.study, args.study_json))
     claims_mod.write_csv(rows, args.out)
     atomic_write_json(args.out.with_suffix(".json"), claims_mod.records(rows))
@@ -98,6 +99,7 @@ def cmd_claims(args: argparse.Namespace) -> None:
 def cmd_aggregate(args: argparse.Namespace) -> None:
     """Merge the studies' claims into results/<tag>/claims.csv and the DVC metrics results/<tag>/claims.json
     (per study: counts by kind and verdict, and each claim's estimate, interval and verdict)."""
+    from pipeline.core import claims as claims_mod
     from pipeline.report import counts
 
     records = [row for path in args.inputs for row in json.loads(Path(path).read_text())]
@@ -123,6 +125,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_summary(args: argparse.Namespace) -> None:
     """Print, per study, reproductions held / inconclusive / failed, checks passed, and every claim that
     does not hold (what `make run` ends with; `make claims` alone)."""
+    from pipeline.core import claims as claims_mod
     from pipeline.report import counts, interval_text, study_claims
 
     outputs = paths.Outputs(args.tag)
