@@ -51,3 +51,13 @@ def test_every_paper_kind_runs_two_steps(study, data_root, tmp_path, monkeypatch
         assert any(math.isfinite(v) for v in numbers), (spec.id, record["metrics"])
         if study != "gradient_flow":  # closed forms and ODE solves: no training loop
             assert result.full_steps > 2 and result.step_flops > 0, spec.id
+
+
+def test_a_sweep_checks_its_first_lr_and_counts_the_others():
+    table = studies.runs("nero", CONFIG["nero"])
+    sweep = next(spec for spec in table.values() if len(getattr(spec, "lrs", ())) > 1)
+    variant, repeats = sweep.check_variant()
+    assert variant.lrs == sweep.lrs[:1] and repeats == len(sweep.lrs) > 1
+    assert variant.id == sweep.id and paper_check.kind_of(variant) == paper_check.kind_of(sweep)
+    memory = table["memory"]  # one training-free run: checked as it is
+    assert memory.check_variant() == (memory, 1)
