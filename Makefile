@@ -36,7 +36,7 @@ smoke: setup  ## the workflow at smoke scale (minutes)
 test: setup  ## the test suite (unit, theory, workflow smoke run, DVC round trip)
 	pytest
 
-paper-check: setup  ## every paper-scale run kind for 2 steps on CPU, synthetic data (tens of minutes)
+paper-check: setup  ## every paper-scale run kind for 2 steps on CPU, synthetic data (an estimated 1-2 hours on 2 cores)
 	pytest -m paper_kinds tests/test_paper_scale.py
 
 bench: setup  ## benchmarks: speed ratios measured side by side (results/bench.json)
