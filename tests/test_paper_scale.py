@@ -3,9 +3,9 @@
 The runs are config/paper.yaml's, one per kind (pipeline.paper_check), executed through the train job's
 own path (pipeline.execute) with every training loop capped at 2 steps; a paper-scale launch must not die
 on a shape, a key or a loader. AMP and torch.compile are `auto` (off on CPU). The two-step runs take
-an estimated 1-2 hours on 2 CPU cores (the paper models, worker counts and evaluations dominate), so they carry the
-``paper_kinds`` marker and run with ``make paper-check``; ``make test`` checks that the kinds cover every
-run of the paper config.
+an estimated 1-2 hours on 2 CPU cores (the paper models, worker counts and evaluations dominate), so
+they carry the ``paper_kinds`` marker and run with ``make paper-check``; ``make test`` checks that the
+kinds cover every run of the paper config.
 """
 
 from __future__ import annotations
