@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -208,6 +210,29 @@ def test_rng_state_roundtrip_through_a_checkpoint(tmp_path):
     set_rng_state(load_checkpoint(tmp_path / "rng.pt")["rng"])
     assert (np.random.rand(), torch.rand(2).tolist(), __import__("random").random()) == expected
     assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_seed_everything_switches_determinism_without_loading_inductor():
+    """The eager switch is what torch.use_deterministic_algorithms sets; inductor stays unimported."""
+    code = (
+        "import sys, torch\n"
+        "from pipeline.core.seeding import seed_everything\n"
+        "seed_everything(3)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert not torch.is_deterministic_algorithms_warn_only_enabled()\n"
+        "assert 'torch._inductor.config' not in sys.modules\n"
+        "seed_everything(3, deterministic=False)\n"
+        "assert not torch.are_deterministic_algorithms_enabled()\n"
+        "seed_everything(3, device='cuda')\n"
+        "assert torch.is_deterministic_algorithms_warn_only_enabled()\n"
+        "import torch._inductor.config as inductor\n"
+        "seed_everything(3, deterministic=False)\n"
+        "assert inductor.deterministic is False and not torch.are_deterministic_algorithms_enabled()\n"
+        "seed_everything(3)\n"
+        "assert inductor.deterministic is True\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    seed_everything(0)
 
 
 def test_seed_derivation_and_batch_order():
