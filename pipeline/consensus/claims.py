@@ -33,10 +33,16 @@ DROP_RATIO = 0.5  # "Ξ falls at a decay": the level after is below half of the 
 
 ABSTRACT = "abstract"
 PHASES_SOURCE = "phase-wise (dec-phase-k, consensus control) experiments; numbers unconfirmed"
-SEEDS_NOTE = (
-    "Each claim rests on the seeds of the study (a paired t-interval over 5 seeds has 4 degrees of "
-    "freedom, t = 2.78): an effect smaller than about its seed-to-seed spread stays inconclusive."
-)
+
+
+def seeds_note(seeds: int) -> str:
+    """The resolution every claim of the study has: a paired t-interval over ``seeds`` seeds."""
+    t = float(scipy_stats.t.ppf(0.5 + LEVEL / 2, max(seeds - 1, 1)))
+    return (
+        f"Each claim rests on the seeds of the study (a paired t-interval over {seeds} seeds has {seeds - 1} "
+        f"degrees of freedom, t = {t:.2f}): an effect smaller than about its seed-to-seed spread stays "
+        "inconclusive; more seeds narrow it (consensus.seeds)."
+    )
 
 
 def _undefined(method: str) -> Estimate:
@@ -201,6 +207,7 @@ def claims(results: Results) -> list[Claim]:
     tightest = fraction_label(tightest_fraction)
     control = sorted(section["control_phases"])
     last_phase = phases(section)[-1]
+    resolution = seeds_note(section["seeds"])  # the same sentence ends every claim's note
     allreduce_N = scale_accuracy(results, "allreduce", N)
     claims = ClaimSet(results)
 
@@ -222,7 +229,7 @@ def claims(results: Results) -> list[Claim]:
         paper_source=f"{ABSTRACT}; ring experiments over n (numbers unconfirmed)",
         note="The ring's spectral gap shrinks as n grows (0.195, 0.051, 0.013 at n = 8, 16, 32), but a "
         "small 1-D CNN on MNIST-1D with a decayed lr may reach nearly the same accuracy at every n; the "
-        "gap at both n can then be within seed noise. " + SEEDS_NOTE,
+        "gap at both n can then be within seed noise. " + resolution,
     )
 
     if 1 in control:
@@ -244,8 +251,8 @@ def claims(results: Results) -> list[Claim]:
         paper_source=f"{ABSTRACT}; {PHASES_SOURCE}",
         note="The fraction is a ratio of two differences of a few points or less: where the dec-phase-1 "
         "gap is not clearly positive on every seed, resampled gaps near 0 make the ratio undefined or "
-        "erratic and the claim inconclusive. A percentile bootstrap over 5 seeds has few distinct "
-        "resamples, so its interval is narrower than its true coverage. " + SEEDS_NOTE,
+        "erratic and the claim inconclusive. A percentile bootstrap over a few seeds has few distinct "
+        "resamples, so its interval is narrower than its true coverage. " + resolution,
     )
 
     first, last = control[0], control[-1]
@@ -275,7 +282,7 @@ def claims(results: Results) -> list[Claim]:
         paper_source=PHASES_SOURCE,
         note="Both gains are differences between arms that share everything up to their phase; if "
         "neither phase's control changes the accuracy by more than the seed spread, their difference is "
-        "inconclusive. " + SEEDS_NOTE,
+        "inconclusive. " + resolution,
     )
 
     claims.reproduction(
@@ -292,7 +299,7 @@ def claims(results: Results) -> list[Claim]:
         "in the final phase matters little",
         paper_source=PHASES_SOURCE,
         note="The dec-phase-1 gap is at most the full ring gap at this n, a few points or less at this "
-        "scale. " + SEEDS_NOTE,
+        "scale. " + resolution,
     )
 
     after, before = decay_ratios(results)
@@ -309,7 +316,7 @@ def claims(results: Results) -> list[Claim]:
         paper_source=f"{ABSTRACT}; Ξ_t curves over training",
         note="Ξ scales with the lr only while the lr is small against the spectral gap (the quadratic "
         "model's Ξ² ∝ η² regime); where the gradients' disagreement rather than the lr sets Ξ, a ×0.1 "
-        "decay can lower it by less than half. " + SEEDS_NOTE,
+        "decay can lower it by less than half. " + resolution,
     )
 
     quadratic = results.one(QuadraticRun)
