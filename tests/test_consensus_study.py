@@ -76,9 +76,9 @@ def test_every_run_needs_what_it_reads_and_comes_after_it() -> None:
     assert table["scale_ring_n32_s2"].needs() == tuple(
         f"tune_allreduce_n32_lr{lr}" for lr in ("0.01", "0.02", "0.04")
     )
-    assert table["phase1_dec_n16_s3"].needs() == ("scale_ring_n16_s3", "scale_allreduce_n16_s3")
-    assert table["phase1_ctrl0.25_n16_s3"].needs() == ("phase1_dec_n16_s3", "scale_allreduce_n16_s3")
-    assert table["phase2_ctrl0.5_n16_s1"].needs() == ("scale_allreduce_n16_s1", "phase2_dec_n16_s1")
+    assert table["phase1_dec_n16_s2"].needs() == ("scale_ring_n16_s2", "scale_allreduce_n16_s2")
+    assert table["phase1_ctrl0.25_n16_s2"].needs() == ("phase1_dec_n16_s2", "scale_allreduce_n16_s2")
+    assert table["phase2_ctrl0.25_n16_s1"].needs() == ("scale_allreduce_n16_s1", "phase2_dec_n16_s1")
     assert table["phase3_dec_n16_s0"].needs() == ("scale_allreduce_n16_s0",)
     order = list(table)
     for run, spec in table.items():
@@ -95,7 +95,7 @@ def test_adding_a_seed_leaves_existing_specs_equal() -> None:
     base, after = _runs({"seeds": 3}), _runs({"seeds": 4})
     added = set(after) - set(base)
     assert added == {run for run, spec in after.items() if getattr(spec, "seed_index", None) == 3}
-    assert len(added) == 3 * 2 + 7  # a scale run of each (n, algorithm), a phase run of each arm
+    assert len(added) == 3 * 2 + 5  # a scale run of each (n, algorithm), a phase run of each arm
     assert all(after[run] == spec for run, spec in base.items())
 
 
@@ -309,7 +309,13 @@ def test_tiny_quadratic_theory_claims_and_figures(tiny: Results, tmp_path: Path)
 
 # ------------------------------------------------------------------------------------ claims from numbers
 
-CLAIM_CFG: dict[str, Any] = {"n_workers": [4, 8, 16], "phase_workers": 8, "seeds": 3, "steps": 40}
+CLAIM_CFG: dict[str, Any] = {
+    "n_workers": [4, 8, 16],
+    "phase_workers": 8,
+    "seeds": 3,
+    "steps": 40,
+    "control_fractions": [0.5, 0.25],
+}
 CLAIM_IDS = [
     "gap_grows_with_n",
     "phase1_control_recovers_half",
