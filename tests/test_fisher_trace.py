@@ -68,6 +68,35 @@ def test_vmap_per_example_norms_match_a_loop():
     )
 
 
+def test_chunked_norms_match_a_loop_for_every_chunk_length(monkeypatch):
+    """Chunks of 1, 5 (uneven) and all rows, and a chunk cut by the gradient memory budget, give the
+    per-example norms of an autograd loop over the rows."""
+    model, x = _tiny_mlp(), _inputs()
+    labels = torch.randint(0, 3, (len(x),), generator=torch.Generator().manual_seed(0))
+    looped = torch.tensor(
+        [
+            float(
+                sum(
+                    g.pow(2).sum()
+                    for g in torch.autograd.grad(
+                        functional.cross_entropy(model(x[i : i + 1]), labels[i : i + 1]),
+                        list(model.parameters()),
+                    )
+                )
+            )
+            for i in range(len(x))
+        ],
+        dtype=torch.float64,
+    )
+    for chunk in (1, 5, None):
+        assert torch.allclose(trace.per_example_sq_grad_norms(model, x, labels, chunk), looped, rtol=1e-10)
+    parameters = sum(p.numel() for p in model.parameters())  # 51
+    monkeypatch.setattr(trace, "GRAD_BUDGET_ELEMENTS", 2 * parameters + 1)
+    assert trace.chunk_length(256, len(x), parameters) == 2
+    assert torch.allclose(trace.per_example_sq_grad_norms(model, x, labels, 256), looped, rtol=1e-10)
+    assert trace.chunk_length(256, 3, 10) == 3 and trace.chunk_length(None, 7, 10**12) == 1
+
+
 def _monte_carlo(estimator, model: nn.Module, x: torch.Tensor, draws: int) -> tuple[float, float]:
     generator = torch.Generator().manual_seed(11)
     values = torch.tensor([estimator(model, x, generator) for _ in range(draws)], dtype=torch.float64)

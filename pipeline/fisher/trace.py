@@ -23,7 +23,7 @@ measurement is a pure function of the generator and leaves the global random str
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -52,6 +52,35 @@ def _trainable(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
 
+GRAD_BUDGET_ELEMENTS = 2**28  # per-example gradients held at once: 1 GiB of float32
+
+
+def chunk_length(chunk_size: int | None, examples: int, parameters: int) -> int:
+    """Examples per vmap call: ``chunk_size`` (all when None), capped so that the chunk's per-example
+    gradients (``chunk × parameters`` numbers) stay within :data:`GRAD_BUDGET_ELEMENTS`."""
+    return max(1, min(chunk_size or examples, GRAD_BUDGET_ELEMENTS // max(parameters, 1), examples))
+
+
+def _sq_grad_norms_in_chunks(
+    loss_one: Callable[..., torch.Tensor],
+    params: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    per_row: torch.Tensor,
+    chunk_size: int | None,
+    randomness: str = "error",
+) -> torch.Tensor:
+    """‖∇_θ loss_one(θ, x_i, per_row_i)‖² for every row, one vmap per chunk of rows: only a chunk's
+    per-example gradients exist at a time (vmap's own ``chunk_size`` still returns all of them at once,
+    1,000 × 9.2 M numbers for VGG-11, more than a 24 GB machine holds)."""
+    length = chunk_length(chunk_size, len(x), sum(p.numel() for p in params.values()))
+    per_example = vmap(grad(loss_one), in_dims=(None, 0, 0), randomness=randomness)
+    norms = []
+    for start in range(0, len(x), length):
+        grads = per_example(params, x[start : start + length], per_row[start : start + length])
+        norms.append(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
+    return torch.cat(norms)
+
+
 def per_example_sq_grad_norms(
     model: nn.Module, x: torch.Tensor, labels: torch.Tensor, chunk_size: int | None = None
 ) -> torch.Tensor:
@@ -64,8 +93,7 @@ def per_example_sq_grad_norms(
         return functional.cross_entropy(logits, yi.unsqueeze(0))
 
     with _eval(model):
-        grads = vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size)(params, x, labels)
-    return sum(g.pow(2).flatten(1).sum(1) for g in grads.values())
+        return _sq_grad_norms_in_chunks(loss_one, params, x, labels, chunk_size)
 
 
 def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -113,12 +141,9 @@ def _train_mode_sq_grad_norms(
         torch.manual_seed(torch_seed)
         model.train()
         try:
-            grads = vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size, randomness="different")(
-                params, x, uniforms
-            )
+            return _sq_grad_norms_in_chunks(loss_one, params, x, uniforms, chunk_size, randomness="different")
         finally:
             model.train(was_training)
-    return sum(g.pow(2).flatten(1).sum(1) for g in grads.values())
 
 
 def fisher_trace_exact(model: nn.Module, x: torch.Tensor) -> float:
