@@ -104,9 +104,9 @@ def _execute(spec: RunSpec, table: dict[str, RunSpec], ctx: RunContext, steps: i
     from pipeline.core.engine import step_limit
     from pipeline.execute import execute_run
 
-    for needed in spec.needs():
-        _execute(table[needed], table, ctx, steps)
     variant, repeats = spec.check_variant()
+    for needed in variant.needs():
+        _execute(table[needed], table, ctx, steps)
     run_ctx = RunContext(**{**vars(ctx), "run_dir": ctx.study_dir / spec.id})
     with step_limit(steps) as probe:
         execute_run(variant, run_ctx, {"scale": "paper", "spec": variant.to_dict(), "step_limit": steps})

@@ -98,6 +98,10 @@ def test_forked_sgd_runs_need_their_sntasgd_run():
     assert all(spec.needs() == () for spec in _runs({"optimizers": ["sgd"]}).values())
     # the SGD run differs from its source only in what it is: the optimiser and the fork flag
     assert experiment._source_spec(sgd) == snt
+    # a short paper-scale check trains it from scratch, as fork_sgd: false would, and needs nothing
+    scratch = _runs({"fork_sgd": False})["kjv_selfish_sgd_s2"]
+    assert sgd.check_variant() == (scratch, 1) and scratch.needs() == ()
+    assert snt.check_variant() == (snt, 1)
 
 
 def test_specs_round_trip_through_json():
