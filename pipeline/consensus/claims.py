@@ -23,7 +23,15 @@ from scipy import stats as scipy_stats
 
 from pipeline.consensus.runs import UNCONTROLLED, PhaseRun, QuadraticRun, ScaleRun, fraction_label, phases
 from pipeline.core.claims import Claim, ClaimSet
-from pipeline.core.stats import LEVEL, Estimate, bootstrap, exact, paired_difference, paired_log_ratio
+from pipeline.core.stats import (
+    LEVEL,
+    Estimate,
+    bootstrap,
+    exact,
+    paired_difference,
+    paired_log_ratio,
+    t_critical,
+)
 from pipeline.core.study import RunSpec
 from pipeline.results import MissingResultError, Results
 
@@ -37,7 +45,7 @@ PHASES_SOURCE = "phase-wise (dec-phase-k, consensus control) experiments; number
 
 def seeds_note(seeds: int) -> str:
     """The resolution every claim of the study has: a paired t-interval over ``seeds`` seeds."""
-    t = float(scipy_stats.t.ppf(0.5 + LEVEL / 2, max(seeds - 1, 1)))
+    t = t_critical(seeds)
     return (
         f"Each claim rests on the seeds of the study (a paired t-interval over {seeds} seeds has {seeds - 1} "
         f"degrees of freedom, t = {t:.2f}): an effect smaller than about its seed-to-seed spread stays "

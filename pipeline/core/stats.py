@@ -51,6 +51,12 @@ class Estimate:
         return all(math.isfinite(v) for v in (self.value, self.low, self.high))
 
 
+def t_critical(n: int, level: float = LEVEL) -> float:
+    """The two-sided t quantile of a ``level`` interval over ``n`` values (n − 1 degrees of freedom, at
+    least 1): the factor a paired t-interval puts on the standard error."""
+    return float(scipy_stats.t.ppf(0.5 + level / 2, max(n - 1, 1)))
+
+
 def exact(value: float | bool, method: str = "deterministic computation") -> Estimate:
     """A number computed without sampling noise (float64 numerics, a count, sympy): n = 1, no width."""
     number = float(value)

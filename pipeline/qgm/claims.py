@@ -15,10 +15,9 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from pipeline.core.claims import Claim, ClaimSet
-from pipeline.core.stats import LEVEL, mean_interval, paired_difference, paired_log_ratio
+from pipeline.core.stats import mean_interval, paired_difference, paired_log_ratio, t_critical
 from pipeline.qgm.runs import MOMENTUM_FREE, REFERENCE, QgmRun, alpha_label
 from pipeline.results import MissingResultError, Results
 
@@ -32,7 +31,7 @@ NAMES = {"dsgdm_n": "DSGDm-N", "qg_dsgdm_n": "QG-DSGDm-N", "gradient_tracking": 
 def scale_note(section: dict[str, Any]) -> str:
     """What this design can resolve: its steps and seeds, and how it differs from the paper's."""
     seeds = section["seeds"]
-    t = float(scipy_stats.t.ppf(0.5 + LEVEL / 2, max(seeds - 1, 1)))
+    t = t_critical(seeds)
     return (
         f"This design trains {section['model']['name']} on {section['dataset']} for {section['steps']} steps "
         f"(each method at its lr tuned on the validation split) with {seeds} seeds: the paired t-interval "
