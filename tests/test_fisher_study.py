@@ -84,7 +84,8 @@ def test_arm_settings_are_resolved_into_the_spec() -> None:
         0,
         240,
     )
-    assert (clean.penalty_every, clean.trace_until, clean.eval_every) == (1, 1000, 250)
+    assert (clean.penalty_every, clean.alpha, clean.trace_until, clean.eval_every) == (10, 0.5, 1000, 250)
+    assert (noisy.penalty_every, noisy.alpha) == (1, 0.05)
     assert (noisy.train_size, noisy.epochs, noisy.lr, noisy.noise_fraction) == (1000, 120, 0.3, 0.25)
     assert (noisy.eval_every, noisy.trace_until) == (50, 500)
 
