@@ -37,9 +37,17 @@ from pipeline import studies
 from pipeline.core.config import validate
 from pipeline.core.engine import StepProbe
 from pipeline.core.study import RunContext, RunSpec
+from pipeline.data.fixtures import FixtureSizes, write_paper_fixtures
 
 CONFIG = Path("config") / "config.yaml"
 PAPER = Path("config") / "paper.yaml"
+
+# Training-split sizes of the real datasets (examples; tokens with one <eos> per line for the corpora).
+REAL_TRAIN_SIZES = {"cifar10": 50_000, "fashion_mnist": 60_000, "ptb": 929_589, "wikitext2": 2_088_628}
+# Studies whose paper runs take epochs × (training split / batch) steps; on fixtures their step counts are
+# rescaled to the real split. The others train a fixed number of steps (directpred's SSL steps are given
+# for the real STL-10/CIFAR-10 sizes, qgm's steps likewise; their probes' few epochs stay at fixture size).
+EPOCH_SIZED = ("nero", "fisher", "selfish_rnn", "consensus")
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +106,27 @@ class KindResult:
         return float(self.runs) * self.full_steps * self.step_flops
 
 
+def _dataset_of(value: Any) -> str | None:
+    """The first ``dataset`` or ``corpus`` field of a spec's (nested) fields, None without one."""
+    if isinstance(value, dict):
+        for key in ("dataset", "corpus"):
+            if isinstance(value.get(key), str):
+                return value[key]
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return next((found for found in map(_dataset_of, value) if found), None)
+    return None
+
+
+def real_size_factor(study: str, spec: RunSpec, fixtures: FixtureSizes | None) -> float:
+    """How many times more steps the run takes on the real training split than on the fixture it was
+    checked on (1 for real data, fixed-step studies, and datasets without a fixture size)."""
+    dataset = _dataset_of(spec.to_dict())
+    if fixtures is None or study not in EPOCH_SIZED or dataset not in REAL_TRAIN_SIZES:
+        return 1.0
+    return REAL_TRAIN_SIZES[dataset] / fixtures.train_size(dataset)
+
+
 def _execute(spec: RunSpec, table: dict[str, RunSpec], ctx: RunContext, steps: int) -> tuple[StepProbe, int]:
     """Run the check variant of ``spec`` (after the runs it needs) with every training loop capped at
     ``steps``; the probe, and how many of the variant's trainings the full run does."""
@@ -121,8 +150,11 @@ def check_kind(
     data_root: Path,
     device: str,
     steps: int,
+    fixtures: FixtureSizes | None = None,
 ) -> KindResult:
-    """Execute one kind in a fresh study directory under ``work`` and summarise its probe."""
+    """Execute one kind in a fresh study directory under ``work`` and summarise its probe; ``fixtures``:
+    the sizes of the synthetic data it runs on (its epoch-sized step counts are rescaled to the real
+    data's), None for real data."""
     study_dir = work / "run" / study
     start = time.perf_counter()
     probe, repeats = _execute(
@@ -132,12 +164,18 @@ def check_kind(
     runs = sum(kind_of(other) == kind_of(spec) for other in table.values())
     step_seconds = probe.step_seconds[-1] if probe.step_seconds else 0.0
     step_flops = max(probe.step_flops, default=0)
-    full_steps = repeats * sum(probe.requested_steps)
+    full_steps = round(repeats * sum(probe.requested_steps) * real_size_factor(study, spec, fixtures))
     return KindResult(study, spec.id, runs, seconds, full_steps, step_seconds, step_flops)
 
 
 def run_checks(
-    config: dict[str, Any], data_root: Path, work: Path, device: str, steps: int, only: list[str]
+    config: dict[str, Any],
+    data_root: Path,
+    work: Path,
+    device: str,
+    steps: int,
+    only: list[str],
+    fixtures: FixtureSizes | None = None,
 ) -> list[KindResult]:
     """Every kind of every study of ``config`` (or of ``only``), in study order, with progress on stderr."""
     import sys
@@ -147,7 +185,7 @@ def run_checks(
         table = studies.runs(study, config[study])
         for spec in kinds(study, config[study]):
             print(f"paper check: {study}/{spec.id} ...", file=sys.stderr, flush=True)
-            results.append(check_kind(study, spec, table, work, data_root, device, steps))
+            results.append(check_kind(study, spec, table, work, data_root, device, steps, fixtures))
     return results
 
 
@@ -188,18 +226,18 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from pipeline.core.device import select_device
-    from pipeline.data.fixtures import write_paper_fixtures
 
     config = paper_config()
     device = str(select_device(args.device, gpus_held=1))
     out = args.out.resolve() if args.out else None
     with tempfile.TemporaryDirectory(prefix="paper-check-") as tmp:
         work = Path(tmp)
-        data_root = write_paper_fixtures(work / "raw") if args.fixtures else args.data_root.resolve()
+        fixtures = FixtureSizes() if args.fixtures else None
+        data_root = write_paper_fixtures(work / "raw", fixtures) if fixtures else args.data_root.resolve()
         if args.fixtures:
             os.chdir(work)  # no prepared copy of the real data (data/prepared/) can stand in
         torch.set_num_threads(args.threads or int(config["threads"]))
-        results = run_checks(config, data_root, work, device, args.steps, args.studies)
+        results = run_checks(config, data_root, work, device, args.steps, args.studies, fixtures)
     print(f"device {device}; {len(results)} run kinds; {args.steps} step(s) each")
     print(table(results, args.tflops))
     if out is not None:

@@ -18,7 +18,8 @@ from conftest import ROOT
 from helpers.threads import single_thread  # noqa: F401 (fixture)
 
 from pipeline import paper_check, studies
-from pipeline.data.fixtures import write_paper_fixtures
+from pipeline.data import load_dataset
+from pipeline.data.fixtures import FixtureSizes, write_paper_fixtures
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_thread")]
 CONFIG = paper_check.paper_config(ROOT)
@@ -61,3 +62,27 @@ def test_a_sweep_checks_its_first_lr_and_counts_the_others():
     assert variant.id == sweep.id and paper_check.kind_of(variant) == paper_check.kind_of(sweep)
     memory = table["memory"]  # one training-free run: checked as it is
     assert memory.check_variant() == (memory, 1)
+
+
+def test_fixture_sizes_are_what_the_loaders_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the loaders must read the fixtures, not a prepared real copy
+    sizes = FixtureSizes(cifar_per_batch=6, stl_train=2, stl_test=2, stl_unlabeled=2, text_train_lines=7)
+    root = write_paper_fixtures(tmp_path / "raw", sizes)
+    assert len(load_dataset("cifar10", data_root=root).xy("train")[0]) == sizes.train_size("cifar10")
+    for corpus in ("ptb", "wikitext2"):
+        assert len(load_dataset(corpus, data_root=root).tokens("train")) == sizes.train_size(corpus)
+
+
+def test_epoch_sized_kinds_count_the_real_training_split_on_fixtures():
+    sizes = FixtureSizes()
+    consensus = next(s for s in paper_check.kinds("consensus", CONFIG["consensus"]) if s.id != "quadratic")
+    selfish = paper_check.kinds("selfish_rnn", CONFIG["selfish_rnn"])[0]
+    qgm = paper_check.kinds("qgm", CONFIG["qgm"])[0]
+    assert paper_check.real_size_factor("consensus", consensus, sizes) == 50_000 / (5 * sizes.cifar_per_batch)
+    corpus_tokens = {"ptb": 929_589, "wikitext2": 2_088_628}[selfish.corpus]
+    expected = corpus_tokens / sizes.train_size(selfish.corpus)
+    assert paper_check.real_size_factor("selfish_rnn", selfish, sizes) == expected
+    assert paper_check.real_size_factor("qgm", qgm, sizes) == 1.0  # fixed steps
+    assert paper_check.real_size_factor("consensus", consensus, None) == 1.0  # real data
+    quadratic = studies.runs("consensus", CONFIG["consensus"])["quadratic"]
+    assert paper_check.real_size_factor("consensus", quadratic, sizes) == 1.0  # no dataset

@@ -39,6 +39,17 @@ class FixtureSizes:
     fashion_train: int = 600
     fashion_test: int = 200
 
+    def train_size(self, dataset: str) -> int | None:
+        """Examples (tokens for the corpora, one ``<eos>`` per line) in the fixture's training split of
+        ``dataset``; None for a dataset the fixtures do not write."""
+        text = self.text_train_lines * (self.words_per_line + 1) + self.text_vocab + 1  # + the all-words line
+        return {
+            "cifar10": 5 * self.cifar_per_batch,
+            "fashion_mnist": self.fashion_train,
+            "ptb": text,
+            "wikitext2": text,
+        }.get(dataset)
+
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
     """An IDX file (uint8 payload) as the (Fashion-)MNIST releases ship it."""
