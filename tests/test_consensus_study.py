@@ -51,8 +51,8 @@ ARMS = {1: ("dec", "ctrl0.25"), 2: ("dec", "ctrl0.25"), 3: ("dec",)}
 def test_runs_are_typed_specs_with_derived_ids() -> None:
     table = _runs()
     tune = [f"tune_allreduce_n{n}_lr{lr}" for n in (8, 16, 32) for lr in ("0.01", "0.02", "0.04")]
-    scale = [f"scale_{a}_n{n}_s{i}" for n in (8, 16, 32) for a in ("allreduce", "ring") for i in range(3)]
-    phase = [f"phase{k}_{arm}_n16_s{i}" for k, arms in ARMS.items() for arm in arms for i in range(3)]
+    scale = [f"scale_{a}_n{n}_s{i}" for n in (8, 16, 32) for a in ("allreduce", "ring") for i in range(5)]
+    phase = [f"phase{k}_{arm}_n16_s{i}" for k, arms in ARMS.items() for arm in arms for i in range(5)]
     assert list(table) == [*tune, *scale, *phase, "quadratic"]
     assert {type(spec) for spec in table.values()} == {TuneRun, ScaleRun, PhaseRun, QuadraticRun}
     assert {"pipeline/decentralized/runner.py", "pipeline/decentralized/tuning.py"} <= set(
@@ -61,7 +61,7 @@ def test_runs_are_typed_specs_with_derived_ids() -> None:
     assert studies.has_theory("consensus")
     assert studies.datasets("consensus", section("consensus")) == ["mnist1d_large"]
     ring = table["scale_ring_n32_s2"]
-    assert (ring.algorithm, ring.n_workers, ring.seed_index, ring.training.steps) == ("ring", 32, 2, 800)
+    assert (ring.algorithm, ring.n_workers, ring.seed_index, ring.training.steps) == ("ring", 32, 2, 1600)
     assert ring.lrs == (0.01, 0.02, 0.04)
     snapshots = {run for run, spec in table.items() if getattr(spec, "snapshots", False)}
     assert snapshots == {run for run in [*tune, *scale] if "_n16_" in run}  # the phase runs start there
@@ -560,3 +560,18 @@ def test_figures_from_records_only(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert phase1["delta_points"] == pytest.approx(-3.0) and phase1[
         "gossip_rounds_per_step"
     ] == pytest.approx(4.0)
+
+
+def test_a_reference_without_the_phase_fails_except_in_a_step_limited_check(tmp_path: Path) -> None:
+    from pipeline.core.engine import step_limit
+    from pipeline.core.study import RunContext
+
+    (tmp_path / "ref").mkdir()
+    record = {"metrics": {"xi_max_phase1": 0.5, "xi_max_phase3": None}}  # NaN is written as null
+    (tmp_path / "ref" / "metrics.json").write_text(json.dumps(record))
+    ctx = RunContext("consensus", 0, "paper", "cpu", tmp_path / "ctrl", tmp_path, tmp_path)
+    assert training._phase_xi_max(ctx, "ref", 1) == 0.5
+    with pytest.raises(RuntimeError, match="no Ξ in phase 3"):
+        training._phase_xi_max(ctx, "ref", 3)
+    with step_limit(2):
+        assert math.isnan(training._phase_xi_max(ctx, "ref", 3))

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.consensus.runs import PhaseRun, ScaleRun, Training, TuneRun, tune_id
+from pipeline.core.engine import step_limited
 from pipeline.core.seeding import derive_seed
 from pipeline.core.study import RunContext, RunOutput
 from pipeline.decentralized import tuning
@@ -178,6 +179,18 @@ def scale_run(spec: ScaleRun, ctx: RunContext) -> RunOutput:
     return RunOutput({**out, **choice}, history)
 
 
+def _phase_xi_max(ctx: RunContext, reference_run: str, phase: int) -> float:
+    """Ξ_max of ``phase`` in the uncontrolled ``reference_run``, the base of a control target. A run that
+    never trained in that phase has none: an error, except in a step-limited check, whose reference stops
+    before the phase (NaN: the control target is then never exceeded, so no extra rounds)."""
+    value = _metrics_of(ctx, reference_run).get(f"xi_max_phase{phase}")
+    if value is not None and math.isfinite(float(value)):
+        return float(value)
+    if step_limited():
+        return math.nan
+    raise RuntimeError(f"{reference_run} recorded no Ξ in phase {phase}: it must train through that phase")
+
+
 def phase_run(spec: PhaseRun, ctx: RunContext) -> RunOutput:
     """Dec-phase-k (uncontrolled or controlled), resumed from the parent's snapshot of phase k."""
     phase, study_dir = spec.phase, Path(ctx.study_dir)
@@ -187,7 +200,7 @@ def phase_run(spec: PhaseRun, ctx: RunContext) -> RunOutput:
     engine["decentralized_phases"] = [phase]
     out: dict[str, Any] = {"phase": phase, "arm": spec.arm, "fraction": spec.fraction, "lr": lr}
     if spec.reference:
-        reference = float(_metrics_of(ctx, spec.reference)[f"xi_max_phase{phase}"])
+        reference = _phase_xi_max(ctx, spec.reference, phase)
         target = spec.fraction * reference
         engine["targets"] = {phase: target}
         engine["max_rounds"] = spec.max_rounds

@@ -84,6 +84,12 @@ class StepProbe:
 _PROBE: ContextVar[StepProbe | None] = ContextVar("step_probe", default=None)
 
 
+def step_limited() -> bool:
+    """Whether this code runs inside :func:`step_limit` (a check, whose short runs may never reach a
+    phase a full run has)."""
+    return _PROBE.get() is not None
+
+
 @contextmanager
 def step_limit(steps: int) -> Iterator[StepProbe]:
     """Within the block every :func:`train` call stops after at most ``steps`` steps, then evaluates;
