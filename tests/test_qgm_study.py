@@ -73,7 +73,7 @@ def test_runs_cover_methods_alphas_seeds_with_derived_ids() -> None:
                 continue  # all-reduce runs at reference_alphas only
             grid = ("0.01", "0.02", "0.04") if method == "allreduce_sgdm_n" else ("0.025", "0.05", "0.1")
             expected += [f"tune_{method}_a{alpha}_lr{lr}" for lr in grid]
-            expected += [f"{method}_a{alpha}_s{i}" for i in range(3)]
+            expected += [f"{method}_a{alpha}_s{i}" for i in range(5)]
     assert list(table) == expected
     assert {type(spec) for spec in table.values()} == {TuneRun, QgmRun}
     spec = table["qg_dsgdm_n_a0.1_s1"]
@@ -140,7 +140,7 @@ def test_adding_an_alpha_adds_only_its_specs() -> None:
     base = _runs()
     after = _runs({"alphas": [10.0, 1.0, 0.1, 0.05]})
     added = set(after) - set(base)
-    assert added == {run for run, spec in after.items() if spec.alpha == 0.05} and len(added) == 2 * (3 + 3)
+    assert added == {run for run, spec in after.items() if spec.alpha == 0.05} and len(added) == 2 * (3 + 5)
     assert all(after[run] == spec for run, spec in base.items())
 
 

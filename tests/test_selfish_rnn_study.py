@@ -78,7 +78,7 @@ def test_registered_and_run_ids():
         "synthetic_dense_sntasgd_s0",
     ]
     default = _runs()
-    assert len(default) == 3 * 2 * 3  # dense, static, Selfish-RNN; two optimisers; three seeds
+    assert len(default) == 3 * 2 * 4  # dense, static, Selfish-RNN; two optimisers; four seeds
     spec = _runs({"methods": ["set"]})["kjv_set_sntasgd_s1"]
     assert (spec.corpus, spec.method, spec.optimizer, spec.seed_index) == ("kjv", "set", "sntasgd", 1)
     assert studies.datasets("selfish_rnn", section("selfish_rnn", TINY)) == []
