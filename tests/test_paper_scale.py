@@ -86,3 +86,13 @@ def test_epoch_sized_kinds_count_the_real_training_split_on_fixtures():
     assert paper_check.real_size_factor("consensus", consensus, None) == 1.0  # real data
     quadratic = studies.runs("consensus", CONFIG["consensus"])["quadratic"]
     assert paper_check.real_size_factor("consensus", quadratic, sizes) == 1.0  # no dataset
+
+
+def test_the_estimate_page_sums_each_study_from_steps_flops_and_runs():
+    kind = paper_check.KindResult(
+        "fisher", "a_s2", runs=3, seconds=1.0, full_steps=1000, step_seconds=0.1, step_flops=int(1.8e12)
+    )
+    # 3 runs × 1,000 steps × 1.8 TFLOP = 5.4 PFLOP; at 50 TFLOP/s: 108 s = 0.03 h
+    assert paper_check.gpu_hours(kind, 50.0) == pytest.approx(0.03)
+    page = paper_check.markdown([kind, kind], 50.0, "header")
+    assert "## fisher: 0.1 GPU-hours" in page and page.count("| `a_s2` | 3 | 1,000 | 1800.00 | 0.03 |") == 2
