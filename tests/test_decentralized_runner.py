@@ -311,6 +311,10 @@ def test_choose_lr_takes_the_best_validation_score(tmp_path: Path) -> None:
     assert tuning.choose_lr(tmp_path, {0.3: "c"})[0] == 0.3  # one lr: no tuning
     with pytest.raises(RuntimeError, match="diverged"):
         tuning.choose_lr(tmp_path, {0.04: "c", 0.05: "c"})
+    from pipeline.core.engine import step_limit
+
+    with step_limit(2):  # a paper check's 2-step trials have no score: the first lr, no error
+        assert tuning.choose_lr(tmp_path, {0.04: "c", 0.05: "c"})[0] == 0.04
     with pytest.raises(FileNotFoundError, match="tuning run"):
         tuning.choose_lr(tmp_path, {0.1: "missing", 0.2: "a"})
 

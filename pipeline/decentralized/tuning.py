@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.core.engine import step_limited
+
 SCORE = "score_valid_local_accuracy"
 
 
@@ -43,10 +45,12 @@ def choose_lr(
 ) -> tuple[float, dict[str, float]]:
     """The lr (a key of ``trials``: lr -> tuning run id) with the best validation score, ties to the
     first in grid order, and every lr's score (``{"<lr>": score}``, NaN for a diverged run). A grid of
-    one lr returns it (no validation split needed)."""
+    one lr returns it (no validation split needed); so does a step-limited check without any score."""
     scores = {lr: trial_score(trial_metrics(study_dir, run), key) for lr, run in trials.items()}
     finite = {lr: s for lr, s in scores.items() if math.isfinite(s)}
     if len(trials) == 1:  # a one-value grid is no tuning: that lr, whatever (or whether) it scored
+        return next(iter(trials)), {f"{lr:g}": s for lr, s in scores.items()}
+    if not finite and step_limited():  # a check's runs stop before their first validation score
         return next(iter(trials)), {f"{lr:g}": s for lr, s in scores.items()}
     if not finite:
         raise RuntimeError(f"every tuning run diverged or has no {key}: {dict(trials)}")
