@@ -120,7 +120,9 @@ def _dataset_of(value: Any) -> str | None:
 
 def real_size_factor(study: str, spec: RunSpec, fixtures: FixtureSizes | None) -> float:
     """How many times more steps the run takes on the real training split than on the fixture it was
-    checked on (1 for real data, fixed-step studies, and datasets without a fixture size)."""
+    checked on (1 for real data, fixed-step studies, and datasets without a fixture size). A ratio of
+    split sizes, so approximate where a loop floors steps per epoch on a small fixture shard: the
+    consensus paper kinds at n = 64 count 5,000 steps on the 6,000-image fixture against the real 7,200."""
     dataset = _dataset_of(spec.to_dict())
     if fixtures is None or study not in EPOCH_SIZED or dataset not in REAL_TRAIN_SIZES:
         return 1.0
