@@ -48,9 +48,8 @@ def choose_lr(
     one lr returns it (no validation split needed); so does a step-limited check without any score."""
     scores = {lr: trial_score(trial_metrics(study_dir, run), key) for lr, run in trials.items()}
     finite = {lr: s for lr, s in scores.items() if math.isfinite(s)}
-    if len(trials) == 1:  # a one-value grid is no tuning: that lr, whatever (or whether) it scored
-        return next(iter(trials)), {f"{lr:g}": s for lr, s in scores.items()}
-    if not finite and step_limited():  # a check's runs stop before their first validation score
+    # a one-value grid is no tuning; a step-limited check's trials stop before their first score
+    if len(trials) == 1 or (not finite and step_limited()):
         return next(iter(trials)), {f"{lr:g}": s for lr, s in scores.items()}
     if not finite:
         raise RuntimeError(f"every tuning run diverged or has no {key}: {dict(trials)}")
