@@ -122,7 +122,9 @@ def real_size_factor(study: str, spec: RunSpec, fixtures: FixtureSizes | None) -
     """How many times more steps the run takes on the real training split than on the fixture it was
     checked on (1 for real data, fixed-step studies, and datasets without a fixture size). A ratio of
     split sizes, so approximate where a loop floors steps per epoch on a small fixture shard: the
-    consensus paper kinds at n = 64 count 5,000 steps on the 6,000-image fixture against the real 7,200."""
+    consensus paper kinds at n = 64 count 5,000 steps on the 6,000-image fixture against the real 7,200.
+    Not yet right for nero, whose sweeps come out at millions of steps per run (4.8 M for an MLP sweep
+    of 4 lrs on the fixtures, 2026-12-02): its GPU-hours are not to be trusted."""
     dataset = _dataset_of(spec.to_dict())
     if fixtures is None or study not in EPOCH_SIZED or dataset not in REAL_TRAIN_SIZES:
         return 1.0
