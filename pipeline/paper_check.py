@@ -43,11 +43,9 @@ CONFIG = Path("config") / "config.yaml"
 PAPER = Path("config") / "paper.yaml"
 
 # Training-split sizes of the real datasets (examples; tokens with one <eos> per line for the corpora).
+# A run that trains whole epochs (RunSpec.epoch_steps) has its fixture step count scaled to these; runs of
+# a fixed step count (nero, qgm, directpred's SSL: set in config/paper.yaml for the real sizes) keep it.
 REAL_TRAIN_SIZES = {"cifar10": 50_000, "fashion_mnist": 60_000, "ptb": 929_589, "wikitext2": 2_088_628}
-# Studies whose paper runs take epochs × (training split / batch) steps; on fixtures their step counts are
-# rescaled to the real split. The others train a fixed number of steps (directpred's SSL steps are given
-# for the real STL-10/CIFAR-10 sizes, qgm's steps likewise; their probes' few epochs stay at fixture size).
-EPOCH_SIZED = ("nero", "fisher", "selfish_rnn", "consensus")
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -118,17 +116,20 @@ def _dataset_of(value: Any) -> str | None:
     return None
 
 
-def real_size_factor(study: str, spec: RunSpec, fixtures: FixtureSizes | None) -> float:
+def real_size_factor(spec: RunSpec, fixtures: FixtureSizes | None) -> float:
     """How many times more steps the run takes on the real training split than on the fixture it was
-    checked on (1 for real data, fixed-step studies, and datasets without a fixture size). A ratio of
-    split sizes, so approximate where a loop floors steps per epoch on a small fixture shard: the
-    consensus paper kinds at n = 64 count 5,000 steps on the 6,000-image fixture against the real 7,200.
-    Not yet right for nero, whose sweeps come out at millions of steps per run (4.8 M for an MLP sweep
-    of 4 lrs on the fixtures, 2026-12-02): its GPU-hours are not to be trusted."""
+    checked on: the ratio of its epoch lengths (:meth:`~pipeline.core.study.RunSpec.epoch_steps`) on the
+    two sizes, so that epochs × steps per epoch on the fixture becomes the real count exactly. 1 for real
+    data, runs of a fixed step count, and datasets without a fixture size."""
     dataset = _dataset_of(spec.to_dict())
-    if fixtures is None or study not in EPOCH_SIZED or dataset not in REAL_TRAIN_SIZES:
+    if fixtures is None or dataset not in REAL_TRAIN_SIZES:
         return 1.0
-    return REAL_TRAIN_SIZES[dataset] / fixtures.train_size(dataset)
+    on_fixture = spec.epoch_steps(fixtures.train_size(dataset))
+    if on_fixture is None:
+        return 1.0
+    if on_fixture <= 0:
+        raise ValueError(f"{spec.id}: the {dataset} fixture is smaller than one batch; enlarge FixtureSizes")
+    return spec.epoch_steps(REAL_TRAIN_SIZES[dataset]) / on_fixture
 
 
 def _execute(spec: RunSpec, table: dict[str, RunSpec], ctx: RunContext, steps: int) -> tuple[StepProbe, int]:
@@ -168,7 +169,7 @@ def check_kind(
     runs = sum(kind_of(other) == kind_of(spec) for other in table.values())
     step_seconds = probe.step_seconds[-1] if probe.step_seconds else 0.0
     step_flops = max(probe.step_flops, default=0)
-    full_steps = round(repeats * sum(probe.requested_steps) * real_size_factor(study, spec, fixtures))
+    full_steps = round(repeats * sum(probe.requested_steps) * real_size_factor(spec, fixtures))
     return KindResult(study, spec.id, runs, seconds, full_steps, step_seconds, step_flops)
 
 

@@ -75,17 +75,29 @@ def test_fixture_sizes_are_what_the_loaders_read(tmp_path, monkeypatch):
 
 def test_epoch_sized_kinds_count_the_real_training_split_on_fixtures():
     sizes = FixtureSizes()
-    consensus = next(s for s in paper_check.kinds("consensus", CONFIG["consensus"]) if s.id != "quadratic")
-    selfish = paper_check.kinds("selfish_rnn", CONFIG["selfish_rnn"])[0]
-    qgm = paper_check.kinds("qgm", CONFIG["qgm"])[0]
-    assert paper_check.real_size_factor("consensus", consensus, sizes) == 50_000 / (5 * sizes.cifar_per_batch)
-    corpus_tokens = {"ptb": 929_589, "wikitext2": 2_088_628}[selfish.corpus]
-    expected = corpus_tokens / sizes.train_size(selfish.corpus)
-    assert paper_check.real_size_factor("selfish_rnn", selfish, sizes) == expected
-    assert paper_check.real_size_factor("qgm", qgm, sizes) == 1.0  # fixed steps
-    assert paper_check.real_size_factor("consensus", consensus, None) == 1.0  # real data
-    quadratic = studies.runs("consensus", CONFIG["consensus"])["quadratic"]
-    assert paper_check.real_size_factor("consensus", quadratic, sizes) == 1.0  # no dataset
+    table = {study: studies.runs(study, CONFIG[study]) for study in ("consensus", "fisher", "selfish_rnn")}
+    # consensus (paper sheet: 300 epochs of batch 32 per worker on 50,000 images): 97 / 48 / 24 steps per
+    # epoch at n = 16 / 32 / 64, whatever the fixture's shards floor to
+    for n, per_epoch in ((16, 97), (32, 48), (64, 24)):
+        ring = table["consensus"][f"scale_ring_n{n}_s0"]
+        assert ring.epoch_steps(50_000) == per_epoch
+        expected = per_epoch / ((5 * sizes.cifar_per_batch) // n // 32)
+        assert paper_check.real_size_factor(ring, sizes) == pytest.approx(expected)
+    # fisher: 50,000 // 128 = 390 batches per epoch (tail dropped)
+    fisher = next(iter(table["fisher"].values()))
+    assert fisher.epoch_steps(50_000) == 390
+    # selfish_rnn on PTB: 929,589 tokens in 20 streams of 46,479, windows of 35 over 46,478 targets: 1,328
+    ptb = next(s for s in table["selfish_rnn"].values() if s.corpus == "ptb")
+    assert ptb.epoch_steps(929_589) == 1328
+    assert paper_check.real_size_factor(ptb, sizes) == pytest.approx(
+        1328 / ptb.epoch_steps(sizes.train_size("ptb"))
+    )
+    for study in ("nero", "qgm"):  # fixed step counts, set in config/paper.yaml for the real data
+        assert all(
+            paper_check.real_size_factor(s, sizes) == 1.0 for s in paper_check.kinds(study, CONFIG[study])
+        )
+    assert paper_check.real_size_factor(ring, None) == 1.0  # real data
+    assert paper_check.real_size_factor(table["consensus"]["quadratic"], sizes) == 1.0  # no dataset
 
 
 def test_the_estimate_page_sums_each_study_from_steps_flops_and_runs():

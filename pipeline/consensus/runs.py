@@ -63,9 +63,28 @@ class Training:
     checkpoint_every: int
     backend: str = "simulator"
 
+    def epoch_steps(self, n: int, train_size: int) -> int | None:
+        """Steps of one pass of each of ``n`` workers over its shard, when the dataset's training split
+        holds ``train_size`` examples (before the subset and the validation hold-out); None when runs
+        train ``steps`` (``epochs`` 0). The rule of :func:`pipeline.consensus.training.resolve_steps`."""
+        if self.epochs <= 0:
+            return None
+        kept = (min(self.train_subset, train_size) if self.train_subset else train_size) - self.valid_size
+        return kept // n // self.batch_size
+
+
+class _EpochSized:
+    """A run of ``n_workers`` with ``training``: its epoch length is the training settings' (mixin)."""
+
+    n_workers: int
+    training: Training
+
+    def epoch_steps(self, train_size: int) -> int | None:
+        return self.training.epoch_steps(self.n_workers, train_size)
+
 
 @dataclass(frozen=True)
-class TuneRun(RunSpec):
+class TuneRun(_EpochSized, RunSpec):
     """All-reduce SGDm-N with ``n_workers`` at one lr of the grid, seed index 0 (the tuning run)."""
 
     n_workers: int
@@ -80,7 +99,7 @@ class TuneRun(RunSpec):
 
 
 @dataclass(frozen=True)
-class ScaleRun(RunSpec):
+class ScaleRun(_EpochSized, RunSpec):
     """All-reduce SGDm-N (``algorithm="allreduce"``) or ring DSGDm-N (``"ring"``) with n workers, at the
     best lr of ``lrs`` on the validation split (the tuning runs of n). ``snapshots``: keep the state at
     each lr decay (n = ``phase_workers``: the phase runs start there)."""
@@ -101,7 +120,7 @@ class ScaleRun(RunSpec):
 
 
 @dataclass(frozen=True)
-class PhaseRun(RunSpec):
+class PhaseRun(_EpochSized, RunSpec):
     """Dec-phase-k: ring DSGDm-N only in ``phase``, uncontrolled (``fraction`` None, arm ``dec``) or with
     Ξ held at ``fraction``·Ξ_max in that phase (arm ``ctrl<fraction>``). It trains at the lr chosen from
     ``lrs`` (the grid of its n) for the all-reduce run of its seed, which it reads. ``max_rounds`` caps

@@ -50,6 +50,12 @@ class RunSpec:
         (an lr sweep) returns one repetition and the count, so the check covers its code path once."""
         return self, 1
 
+    def epoch_steps(self, train_size: int) -> int | None:
+        """Training steps of one epoch when the dataset's training split holds ``train_size`` examples
+        (tokens for a corpus), for a run that trains whole epochs; None for a run of a fixed step count.
+        The paper check scales the steps a run takes on a small fixture to the real split with it."""
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields plus ``spec``: the class name, so :func:`spec_from_dict` can rebuild it."""
         return {"spec": type(self).__name__, **dataclasses.asdict(self)}

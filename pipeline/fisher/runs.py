@@ -104,6 +104,12 @@ class FisherRun(RunSpec):
     def id(self) -> str:
         return f"{self.experiment}_{self.arm}_s{self.seed_index}"
 
+    def epoch_steps(self, train_size: int) -> int | None:
+        """Batches of one epoch of the ``train_size`` subset (the whole split when 0), tail dropped, as
+        :class:`pipeline.data.batches.TensorBatches` counts them."""
+        kept = min(self.train_size, train_size) if self.train_size > 0 else train_size
+        return kept // self.batch_size
+
 
 SPECS = (FisherRun,)
 

@@ -77,6 +77,13 @@ class SelfishRun(RunSpec):
     def id(self) -> str:
         return f"{self.corpus}_{self.method}_{self.optimizer}_s{self.seed_index}"
 
+    def epoch_steps(self, train_size: int) -> int | None:
+        """bptt windows of one epoch of the first ``train_tokens`` tokens (all when 0) cut into
+        ``batch_size`` streams, as :class:`pipeline.data.batches.SequenceBatches` counts them."""
+        tokens = min(self.train_tokens, train_size) if self.train_tokens > 0 else train_size
+        rows = tokens // self.batch_size
+        return (rows - 1 + self.bptt - 1) // self.bptt
+
     @property
     def fork_source(self) -> str | None:
         """Id of the SNT-ASGD run a forked SGD run starts from (None for a run trained from scratch)."""
