@@ -15,7 +15,7 @@ from torch import nn
 
 from pipeline.core import accel
 from pipeline.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from pipeline.core.engine import TrainSpec, step_limit, train
+from pipeline.core.engine import CHECK_EXAMPLES, TrainSpec, evaluation_cap, step_limit, train
 from pipeline.core.evaluation import accuracy, evaluate_classifier, evaluate_language_model, perplexity
 from pipeline.core.progress import progress_enabled
 from pipeline.core.seeding import derive_seed, make_generator, rng_state, seed_everything, set_rng_state
@@ -340,3 +340,10 @@ def test_step_limit_stops_every_train_call_early_and_still_evaluates():
     assert again.steps_completed == 20 and again.metrics == full.metrics
     with pytest.raises(ValueError, match="step limit"), step_limit(0):
         pass
+
+
+def test_evaluation_passes_shrink_only_inside_a_check():
+    assert evaluation_cap(50_000) == 50_000 and evaluation_cap(3) == 3
+    with step_limit(2):
+        assert evaluation_cap(50_000) == CHECK_EXAMPLES and evaluation_cap(3) == 3
+    assert evaluation_cap(50_000) == 50_000

@@ -90,6 +90,16 @@ def step_limited() -> bool:
     return _PROBE.get() is not None
 
 
+CHECK_EXAMPLES = 128  # examples an evaluation-only pass keeps inside a step-limited check
+
+
+def evaluation_cap(count: int) -> int:
+    """``count``, or at most :data:`CHECK_EXAMPLES` inside :func:`step_limit`: an evaluation-only pass
+    over many examples (a Tr F estimate, a fit on the whole training split) keeps its code path and its
+    shapes per example in a check, not its cost."""
+    return min(count, CHECK_EXAMPLES) if step_limited() else count
+
+
 @contextmanager
 def step_limit(steps: int) -> Iterator[StepProbe]:
     """Within the block every :func:`train` call stops after at most ``steps`` steps, then evaluates;

@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.core.engine import TrainSpec, train
+from pipeline.core.engine import TrainSpec, evaluation_cap, train
 from pipeline.core.evaluation import eval_mode, evaluate_classifier
 from pipeline.core.seeding import derive_seed, make_generator, seed_everything
 from pipeline.data import load_dataset
@@ -137,7 +137,11 @@ def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor)
 
 
 def _evaluator(spec: FisherRun, model: nn.Module, data: Data, clock: _Clock, total: int, seed: int):
-    trace_x = data.train_x[: spec.trace_examples]
+    trace_x = data.train_x[: evaluation_cap(spec.trace_examples)]
+    fit = slice(0, evaluation_cap(len(data.train_x)))  # every training example, except in a short check
+    train_x, train_y, clean_y, is_noisy = (
+        t[fit] for t in (data.train_x, data.train_y, data.clean_y, data.is_noisy)
+    )
 
     def evaluate() -> dict[str, float]:
         step, out = clock.step, {}
@@ -147,11 +151,11 @@ def _evaluator(spec: FisherRun, model: nn.Module, data: Data, clock: _Clock, tot
             out["fisher_trace"] = fisher_trace_sampled(model, trace_x, generator, mode=spec.fisher_mode)
         if step % spec.eval_every == 0 or last:
             out.update(evaluate_classifier(model, data.test_x, data.test_y, prefix="test_"))
-            out.update(evaluate_classifier(model, data.train_x, data.train_y, prefix="fit_"))
+            out.update(evaluate_classifier(model, train_x, train_y, prefix="fit_"))
             if bool(data.is_noisy.any()):
-                out["noisy_fit"] = _fit(model, data.train_x, data.train_y, data.is_noisy)
-                out["clean_fit"] = _fit(model, data.train_x, data.train_y, ~data.is_noisy)
-                out["noisy_true_accuracy"] = _fit(model, data.train_x, data.clean_y, data.is_noisy)
+                out["noisy_fit"] = _fit(model, train_x, train_y, is_noisy)
+                out["clean_fit"] = _fit(model, train_x, train_y, ~is_noisy)
+                out["noisy_true_accuracy"] = _fit(model, train_x, clean_y, is_noisy)
         return out
 
     return evaluate
