@@ -108,3 +108,29 @@ def test_the_estimate_page_sums_each_study_from_steps_flops_and_runs():
     assert paper_check.gpu_hours(kind, 50.0) == pytest.approx(0.03)
     page = paper_check.markdown([kind, kind], 50.0, "header")
     assert "## fisher: 0.1 GPU-hours" in page and page.count("| `a_s2` | 3 | 1,000 | 1800.00 | 0.03 |") == 2
+
+
+def test_runs_of_some_studies_each_merge_into_one_page(tmp_path, capsys):
+    row = {"study": "fisher", "run": "a_s2", "runs": 3, "seconds": 1.0, "full_steps": 1000}
+    first = {
+        "header": "Measured on cpu.",
+        "results": [{**row, "step_seconds": 0.1, "step_flops": int(1.8e12)}],
+    }
+    second = {
+        "header": "Measured on cpu.",
+        "results": [{**row, "study": "qgm", "step_seconds": 0.1, "step_flops": 0}],
+    }
+    files = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path, run in zip(files, (first, second), strict=True):
+        path.write_text(json.dumps(run))
+    page = tmp_path / "page.md"
+    assert (
+        paper_check.main(
+            ["--merge", *map(str, files), "--markdown", str(page), "--out", str(tmp_path / "all.json")]
+        )
+        == 0
+    )
+    text = page.read_text()
+    assert "| `a_s2` | 3 | 1,000 | 1800.00 | 0.03 |" in text and "## qgm: 0.0 GPU-hours" in text
+    assert text.count("Measured on cpu.") == 1  # one header per distinct run header
+    assert len(json.loads((tmp_path / "all.json").read_text())["results"]) == 2
