@@ -347,3 +347,24 @@ def test_evaluation_passes_shrink_only_inside_a_check():
     with step_limit(2):
         assert evaluation_cap(50_000) == CHECK_EXAMPLES and evaluation_cap(3) == 3
     assert evaluation_cap(50_000) == 50_000
+
+
+def test_a_step_that_differentiates_with_respect_to_its_input_is_counted_in_a_check():
+    """Fisher's input-gradient penalty (autograd.grad w.r.t. x, create_graph) under the FLOP probe, whose
+    torch counter's module hooks used to break it; one Linear(4, 3) on a batch of 8, FLOPs by hand."""
+    model = nn.Linear(4, 3)
+    x = torch.randn(8, 4, requires_grad=True)
+
+    def step(index: int, batch: object) -> dict[str, float]:
+        loss = model(x).logsumexp(-1).mean()
+        (grad_x,) = torch.autograd.grad(loss, x, create_graph=True)
+        (loss + grad_x.square().sum()).backward()
+        return {"loss": float(loss.detach())}
+
+    with step_limit(1) as probe:
+        train(TrainSpec(steps=5, progress=False), step, lambda s: None, state={"model": model})
+    assert probe.requested_steps == [5] and len(probe.step_flops) == 1
+    # forward x·Wᵀ: 2·8·4·3; grad_x = g·W: 2·8·3·4; the double backward's matrix products at least
+    # twice again (dW and the gradient through grad_x): nothing counts past the three products' multiples
+    forward = 2 * 8 * 4 * 3
+    assert probe.step_flops[0] >= 3 * forward and probe.step_flops[0] % forward == 0

@@ -114,13 +114,35 @@ def step_limit(steps: int) -> Iterator[StepProbe]:
         _PROBE.reset(token)
 
 
+class _NoModules:
+    """Stands in for FlopCounterMode's module tracker: every FLOP counts under "Global" only."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _NoModules:
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+
+def _flop_counter() -> Any:
+    """torch's FlopCounterMode without its per-module tracker, whose hooks on module inputs break
+    ``torch.autograd.grad`` with respect to an input (Fisher's input-gradient penalty); the total, the
+    only count read here, is the same."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _NoModules()
+    return counter
+
+
 def _probed(step_fn: Callable, probe: StepProbe) -> Callable:
     """``step_fn`` timed (CUDA synchronised) and its FLOPs counted into ``probe``."""
-    from torch.utils.flop_counter import FlopCounterMode
 
     def timed(index: int, batch: Any) -> Any:
         sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-        counter = FlopCounterMode(display=False)
+        counter = _flop_counter()
         sync()
         start = time.perf_counter()
         with counter:
