@@ -66,6 +66,14 @@ def test_unlabeled_images_join_the_ssl_set_only(stl10_root) -> None:
     assert all(tuple(img.flatten()[:20].tolist()) in train_rows for img in labelled)
 
 
+def test_n_train_minus_one_takes_every_labelled_image_not_held_out(stl10_root) -> None:
+    root, _ = stl10_root  # 6 labelled training images; the settings hold 2 out for validation
+    data = experiment.load_images("stl10", _stl10(n_train=-1), str(root), seed=0)
+    assert [len(data[s][0]) for s in ("train", "val")] == [6 - 2, 2]
+    with pytest.raises(ValueError, match="7 > 6 labelled"):
+        experiment.load_images("stl10", _stl10(n_train=5), str(root), seed=0)
+
+
 def test_a_subset_of_the_unlabeled_split_is_fixed_by_the_base_seed(stl10_root) -> None:
     root, written = stl10_root
     first = experiment.load_images("stl10", _stl10(unlabeled=2), str(root), seed=0)["ssl"][6:]

@@ -292,7 +292,7 @@ def _paired(a: dict[int, float], b: dict[int, float]) -> tuple[list[float], list
 def _scale_note(spec: SSLRun, seeds: int) -> str:
     """What the run design is at this scale, against the paper's (ResNets, 100-300 epochs, 5 seeds)."""
     ssl = spec.ssl
-    images = "all" if ssl.unlabeled < 0 else str(ssl.n_train + ssl.n_val + ssl.unlabeled)
+    images = "all" if ssl.unlabeled < 0 or ssl.n_train < 0 else str(ssl.n_train + ssl.n_val + ssl.unlabeled)
     width = (
         f"the {LEVEL:.0%} interval is ±{scipy_stats.t.ppf(0.5 + LEVEL / 2, seeds - 1):.2f} standard errors"
         if seeds >= 2

@@ -88,7 +88,8 @@ def load_images(dataset: str, ssl: Any, data_root: str | Path, seed: int) -> dic
     """The probe's ``train``/``val``/``test`` (images, labels) and the SSL training images ``ssl``.
 
     The probe splits come from the labelled data only: ``n_train`` + ``n_val`` training images (a fixed
-    subset drawn from the base seed, not the run's) and the first ``n_test`` test images. The SSL set is
+    subset drawn from the base seed, not the run's; ``n_train`` −1: every one not held out for ``val``)
+    and the first ``n_test`` test images. The SSL set is
     the probe's train and val images plus ``unlabeled`` images of the unlabeled split (STL-10's 100k:
     train+unlabeled, as in the official code); labels are never used for SSL and the test set never is.
     Images keep their stored dtype (uint8 for STL-10/CIFAR-10) so that 105k STL-10 images take 2.9 GB,
@@ -100,7 +101,8 @@ def load_images(dataset: str, ssl: Any, data_root: str | Path, seed: int) -> dic
     x, y = bundle.xy("train")
     x_test, y_test = bundle.xy("test")
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(derive_seed(seed, "subset")))
-    n_train, n_val = ssl.n_train, ssl.n_val
+    n_val = ssl.n_val
+    n_train = len(x) - n_val if ssl.n_train < 0 else ssl.n_train
     if n_train + n_val > len(x):
         raise ValueError(
             f"directpred.ssl ({dataset}): n_train + n_val = {n_train + n_val} > {len(x)} labelled "
