@@ -368,3 +368,20 @@ def test_a_step_that_differentiates_with_respect_to_its_input_is_counted_in_a_ch
     # twice again (dW and the gradient through grad_x): nothing counts past the three products' multiples
     forward = 2 * 8 * 4 * 3
     assert probe.step_flops[0] >= 3 * forward and probe.step_flops[0] % forward == 0
+
+
+def test_a_fused_lstm_step_counts_its_gate_products():
+    """torch's counter sees no FLOPs in the fused LSTM kernels; ours counts 2·T·B·4H·(in + H) per layer
+    forward and twice that backward: a 2-layer LSTM(8, 16), T = 5, B = 3, by hand."""
+    lstm = nn.LSTM(8, 16, 2)
+    x = torch.randn(5, 3, 8)
+
+    def step(index: int, batch: object) -> dict[str, float]:
+        out, _ = lstm(x)
+        out.sum().backward()
+        return {"loss": 0.0}
+
+    with step_limit(1) as probe:
+        train(TrainSpec(steps=1, progress=False), step, lambda s: None, state={"model": lstm})
+    forward = 2 * 5 * 3 * 64 * (8 + 16) + 2 * 5 * 3 * 64 * (16 + 16)
+    assert probe.step_flops == [3 * forward]

@@ -126,13 +126,30 @@ class _NoModules:
         return False
 
 
+def _rnn_layer_flops(input_shape: Any, w_ih: Any, w_hh: Any, *args: Any, **kwargs: Any) -> int:
+    """One fused LSTM layer on CPU (oneDNN's ``mkldnn_rnn_layer``): the gate products x·W_ihᵀ and
+    h·W_hhᵀ at every time step, 2·T·B·4H·(in + H) FLOPs (elementwise gate maths not counted, as for
+    every other op)."""
+    steps, batch = input_shape[0], input_shape[1]
+    gates, features = w_ih
+    return 2 * steps * batch * gates * (features + w_hh[1])
+
+
+def _rnn_layer_backward_flops(input_shape: Any, w_ih: Any, w_hh: Any, *args: Any, **kwargs: Any) -> int:
+    """Its backward: the input (and hidden) gradients and the weight gradients, twice the forward."""
+    return 2 * _rnn_layer_flops(input_shape, w_ih, w_hh)
+
+
 def _flop_counter() -> Any:
     """torch's FlopCounterMode without its per-module tracker, whose hooks on module inputs break
     ``torch.autograd.grad`` with respect to an input (Fisher's input-gradient penalty); the total, the
-    only count read here, is the same."""
+    only count read here, is the same. torch counts no FLOPs for the fused LSTM kernels; on CPU this
+    counter adds them (the LSTMs of selfish_rnn and nero's language model)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    aten = torch.ops.aten
+    rnn = {aten.mkldnn_rnn_layer: _rnn_layer_flops, aten.mkldnn_rnn_layer_backward: _rnn_layer_backward_flops}
+    counter = FlopCounterMode(display=False, custom_mapping=rnn)
     counter.mod_tracker = _NoModules()
     return counter
 
