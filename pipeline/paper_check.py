@@ -170,7 +170,7 @@ def check_kind(
     runs = sum(kind_of(other) == kind_of(spec) for other in table.values())
     step_seconds = probe.step_seconds[-1] if probe.step_seconds else 0.0
     step_flops = max(probe.step_flops, default=0)
-    full_steps = round(repeats * sum(probe.requested_steps) * real_size_factor(spec, fixtures))
+    full_steps = round(repeats * probe.full_steps() * real_size_factor(spec, fixtures))
     return KindResult(study, spec.id, runs, seconds, full_steps, step_seconds, step_flops)
 
 

@@ -385,3 +385,23 @@ def test_a_fused_lstm_step_counts_its_gate_products():
         train(TrainSpec(steps=1, progress=False), step, lambda s: None, state={"model": lstm})
     forward = 2 * 5 * 3 * 64 * (8 + 16) + 2 * 5 * 3 * 64 * (16 + 16)
     assert probe.step_flops == [3 * forward]
+
+
+def test_a_check_counts_a_segmented_loop_once_and_trains_a_resumed_run(tmp_path):
+    """A loop trained in segments on one checkpoint (the decentralized runs' phase snapshots: train to
+    10, then 15, then 20) is one run of 20 steps; a run resumed from a copy of a snapshot at step 2 (a
+    phase run) takes its 2 steps past it instead of none."""
+    path = tmp_path / "loop.pt"
+    with step_limit(2) as probe:
+        for end in (10, 15, 20):
+            result, _ = run_small(seed=3, steps=end, checkpoint_path=path)
+    assert probe.full_steps() == 20 and len(probe.step_seconds) == 2 and result.steps_completed == 2
+    copy = tmp_path / "resumed.pt"
+    copy.write_bytes(path.read_bytes())
+    with step_limit(2) as probe:
+        resumed, _ = run_small(seed=3, steps=20, checkpoint_path=copy)
+    assert resumed.resumed_from == 2 and resumed.steps_completed == 4 and len(probe.step_seconds) == 2
+    with step_limit(2) as probe:  # two loops without checkpoints: 20 + 20 steps
+        run_small(seed=3, steps=20)
+        run_small(seed=4, steps=20)
+    assert probe.full_steps() == 40

@@ -72,13 +72,24 @@ DIVERGENCE_WINDOW = 20
 
 @dataclass
 class StepProbe:
-    """What :func:`step_limit` observed: per ``train`` call, the steps the full run would take, and the
-    wall seconds and FLOPs (torch's FlopCounterMode) of each step actually taken."""
+    """What :func:`step_limit` observed: per ``train`` call, the steps the full run would take and the
+    loop it belongs to (its checkpoint path; calls without one are loops of their own), and the wall
+    seconds and FLOPs (torch's FlopCounterMode) of each step actually taken."""
 
     limit: int
     requested_steps: list[int] = field(default_factory=list)
+    loops: list[str | None] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
     step_flops: list[int] = field(default_factory=list)
+
+    def full_steps(self) -> int:
+        """Steps of the full runs: a loop trained in segments (one ``train`` call per segment, each to a
+        later step, on one checkpoint) counts its last end, distinct loops add up."""
+        ends: dict[str | int, int] = {}
+        for index, (loop, steps) in enumerate(zip(self.loops, self.requested_steps, strict=True)):
+            key = index if loop is None else loop
+            ends[key] = max(ends.get(key, 0), steps)
+        return sum(ends.values())
 
 
 _PROBE: ContextVar[StepProbe | None] = ContextVar("step_probe", default=None)
@@ -112,6 +123,21 @@ def step_limit(steps: int) -> Iterator[StepProbe]:
         yield probe
     finally:
         _PROBE.reset(token)
+
+
+def _capped(spec: TrainSpec, run: _Run, probe: StepProbe) -> TrainSpec:
+    """``spec`` inside a check: a loop's first call takes at most ``probe.limit`` steps past the step it
+    starts from (a run resumed from another run's snapshot trains too); a later segment of the same loop
+    takes none."""
+    loop = None if spec.checkpoint_path is None else str(spec.checkpoint_path)
+    seen = loop is not None and loop in probe.loops
+    probe.requested_steps.append(spec.steps)
+    probe.loops.append(loop)
+    end = run.step if seen else run.step + probe.limit
+    if spec.steps <= end:
+        return spec
+    run.done = run.step >= end
+    return dataclasses.replace(spec, steps=end)
 
 
 class _NoModules:
@@ -404,17 +430,14 @@ def train(
     if spec.steps < 1:
         raise ValueError(f"steps must be >= 1, got {spec.steps}")
     probe = _PROBE.get()
-    if probe is not None:
-        probe.requested_steps.append(spec.steps)
-        step = _probed(step, probe)
-        if spec.steps > probe.limit:
-            spec = dataclasses.replace(spec, steps=probe.limit)
     if spec.checkpoint_every and spec.checkpoint_path is None:
         raise ValueError("checkpoint_every is set but checkpoint_path is not")
     start = time.perf_counter()
     run = _restore(spec, state)
     resumed_from = run.step if run is not None else None
     run = run or _Run()
+    if probe is not None:
+        spec, step = _capped(spec, run, probe), _probed(step, probe)
     with progress_bar(spec.steps, spec.desc, initial=run.step, enabled=spec.progress) as bar:
         while not run.done:
             _advance(spec, run, step, batches, evaluate)
