@@ -230,13 +230,16 @@ def markdown(results: list[KindResult], tflops: float, header: str) -> str:
         f"GPU-hours assume {tflops:g} TFLOP/s sustained on the counted FLOPs (matrix products and",
         "convolutions, forward and backward, of one training step, times the steps of a full run on the",
         "real training split, times the runs of the kind). Evaluation, data loading and gossip are not",
-        "counted, and small models are latency-bound, so the figures are lower bounds, with three",
+        "counted, and small models are latency-bound, so the figures are lower bounds, with four",
         "approximations: a step's FLOPs are the largest of the steps checked (for an arm that adds a",
         "penalty every k-th step, a penalty step: an overcount of that arm); every run of a kind is",
         "counted at the steps of the one checked (runs of a kind differ in numbers only; the consensus",
         "kinds' runs at n = 16, 32 and 64 take fewer steps of more workers, the same epochs); and a run",
         "resumed from another run's snapshot (consensus's dec-phase-k runs) counts the whole run's steps,",
-        "though it trains from its phase's first step on (an overcount of up to 4 times).",
+        "though it trains from its phase's first step on (an overcount of up to 4 times). On the",
+        "fixtures, the corpora have a vocabulary of a few hundred words, so a language model's embedding",
+        "and decoder FLOPs are those of that vocabulary, not of PTB's 10,000 or WikiText-2's 33,278 words",
+        "(an undercount of the LSTM kinds of selfish_rnn and nero).",
     ]
     for study in dict.fromkeys(r.study for r in results):
         rows = [r for r in results if r.study == study]
