@@ -293,19 +293,18 @@ def main(argv: list[str] | None = None) -> int:
     source = "synthetic fixtures, steps rescaled to the real splits" if args.fixtures else "the real data"
     header = f"Measured on {device} with {source}, {args.steps} step(s) per kind."
     print(f"device {device}; {len(results)} run kinds; {args.steps} step(s) each")
-    print(table(results, args.tflops))
-    if out is not None:
-        out.write_text(json.dumps({"header": header, "results": [vars(r) for r in results]}, indent=1))
-    if page is not None:
-        page.write_text(markdown(results, args.tflops, header))
-    return 0
+    return report(results, header, args.tflops, out, page)
 
 
 def merged(paths: list[Path], tflops: float, out: Path | None, page: Path | None) -> int:
     """Join the ``--out`` files of several runs (e.g. one per study) into one table, JSON and page."""
     runs = [json.loads(Path(path).read_text()) for path in paths]
     results = [KindResult(**row) for run in runs for row in run["results"]]
-    header = " ".join(dict.fromkeys(run["header"] for run in runs))
+    return report(results, " ".join(dict.fromkeys(run["header"] for run in runs)), tflops, out, page)
+
+
+def report(results: list[KindResult], header: str, tflops: float, out: Path | None, page: Path | None) -> int:
+    """The table on stdout; with ``out`` the results as JSON, with ``page`` the Markdown estimate."""
     print(table(results, tflops))
     if out is not None:
         out.write_text(json.dumps({"header": header, "results": [vars(r) for r in results]}, indent=1))

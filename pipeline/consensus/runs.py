@@ -70,6 +70,10 @@ class Training:
         if self.epochs <= 0:
             return None
         kept = (min(self.train_subset, train_size) if self.train_subset else train_size) - self.valid_size
+        return self.shard_steps(n, kept)
+
+    def shard_steps(self, n: int, kept: int) -> int:
+        """Batches in one pass of each of ``n`` workers over its shard of ``kept`` training examples."""
         return kept // n // self.batch_size
 
 

@@ -54,7 +54,7 @@ def resolve_steps(training: Training, n: int, train_size: int) -> int:
     """``steps``, or with ``epochs`` > 0 that many passes of each of n workers over its shard."""
     if training.epochs <= 0:
         return training.steps
-    return max(1, round(training.epochs * (train_size // n // training.batch_size)))
+    return max(1, round(training.epochs * training.shard_steps(n, train_size)))
 
 
 def engine_spec(
