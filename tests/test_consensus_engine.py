@@ -327,6 +327,31 @@ def test_one_backward_of_the_summed_losses_equals_per_worker_gradients(name, dty
     assert float((expected_grads[0] - expected_grads[1]).abs().max()) > 1e-3  # the rows really differ
 
 
+def test_clip_norm_clips_each_worker_gradient_as_clip_grad_norm_does():
+    """Per-row clipping against torch.nn.utils.clip_grad_norm_ on each worker's own module: a row whose
+    gradient is longer than the bound comes back at that norm and direction, a shorter one unchanged."""
+    torch.manual_seed(2)
+    model = build_worker_model("gn_cnn1d", length=11, channels=4, groups=2).double()
+    X = StackedModel(model).flat_init(3) + 0.1 * torch.randn(3, StackedModel(model).dim, dtype=torch.float64)
+    inputs, targets = torch.randn(3, 5, 11, dtype=torch.float64), torch.randint(0, 10, (3, 5))
+    raw, _ = _brute_force_grads(model, X, inputs, targets)
+    bound = float(raw.norm(dim=1).median())  # one row above the bound, one at it, one below
+    with torch.no_grad():
+        clipped, _ = StackedModel(model, clip_norm=bound).grad(X, inputs, targets)
+    for i in range(3):
+        worker = copy.deepcopy(model)
+        torch.nn.utils.vector_to_parameters(X[i], worker.parameters())
+        torch.nn.functional.cross_entropy(worker(inputs[i]), targets[i]).backward()
+        torch.nn.utils.clip_grad_norm_(worker.parameters(), bound)
+        expected = torch.cat([p.grad.reshape(-1) for p in worker.parameters()])
+        torch.testing.assert_close(clipped[i], expected, atol=1e-12, rtol=1e-9)
+    norms = clipped.norm(dim=1)
+    assert float(norms.max()) == pytest.approx(bound, rel=1e-6)
+    assert float(raw.norm(dim=1).max()) > 1.01 * bound  # the bound did bind on one row
+    with pytest.raises(ValueError, match="clip_norm"):
+        StackedModel(model, clip_norm=-1.0)
+
+
 def test_stacked_forward_of_the_gn_cnn_equals_each_worker_module():
     """Odd length, stride 2, two groups, inputs with and without the channel axis: logits per row."""
     torch.manual_seed(2)

@@ -54,6 +54,7 @@ class Training:
     warmup_from: float | None
     momentum: float
     weight_decay: float
+    grad_clip: float
     batch_size: int
     steps: int
     epochs: float
@@ -260,6 +261,7 @@ def _training(section: dict[str, Any]) -> Training:
         warmup_from=section["warmup_from"] or None,
         momentum=section["momentum"],
         weight_decay=section["weight_decay"],
+        grad_clip=section["grad_clip"],
         batch_size=section["batch_size"],
         steps=section["steps"],
         epochs=section["epochs"],

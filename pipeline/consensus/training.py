@@ -78,6 +78,7 @@ def engine_spec(
         "warmup_from": training.warmup_from,
         "momentum": training.momentum,
         "weight_decay": training.weight_decay,
+        "grad_clip": training.grad_clip,
         "batch_size": training.batch_size,
         "steps": steps,
         "milestones": list(training.milestones),

@@ -7,7 +7,7 @@ adds weight decay ``wd·x`` itself, and communicates only through ``comm`` (:mod
 policy. ``step`` returns the new parameters and the per-row losses at the current point.
 
 ========================= ============================================================================
-name                      update (per worker i, step t; g = ∇F_i(x) + wd·x)
+name                      update (per worker i, step t; g = clip(∇F_i(x)) + wd·x)
 ========================= ============================================================================
 ``dsgd``                  x ← gossip(x − η g)
 ``dsgdm_n``               buf ← β buf + g;  x ← gossip(x − η (g + β buf))
@@ -17,7 +17,8 @@ name                      update (per worker i, step t; g = ∇F_i(x) + wd·x)
 ``gradient_tracking``     y ← gossip(y) + g − g⁻ (y⁰ = g⁰); x ← gossip(x) − η LocalMomentum(y)
 ========================= ============================================================================
 
-``buf`` starts at 0, so the first DSGDm-N step has buf = g as in the group code. Nesterov is on for all
+clip(·) is the identity unless the run clips each worker's stochastic gradient to a norm (the runner's
+``grad_clip``, applied in :meth:`.workers.StackedModel.grad`). ``buf`` starts at 0, so the first DSGDm-N step has buf = g as in the group code. Nesterov is on for all
 momentum methods (``nesterov=False`` gives heavy ball: u = buf).
 """
 

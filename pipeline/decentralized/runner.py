@@ -8,8 +8,9 @@ standard deviation of the training split; ``channel``: per channel of the traini
 images in [0, 1] with the CIFAR-10 per-channel constants of the papers' code), ``augment`` (``none`` or
 ``crop_flip``: random crop with 4 pixels of zero padding and a horizontal flip, per image and step),
 ``model`` {``name``, options}, ``n_workers``, ``topology``, ``algorithm``, ``lr``, ``momentum``,
-``weight_decay``, ``nesterov``, ``buffer_rate`` (QGM μ'), ``batch_size`` (per worker), ``steps``,
-``milestones``, ``warmup_steps``, ``warmup_from`` (lr at step 0 of the warm-up; None = ``lr``),
+``weight_decay``, ``nesterov``, ``buffer_rate`` (QGM μ'), ``grad_clip`` (each worker's stochastic
+gradient clipped to this Euclidean norm before weight decay, averaging or gossip; 0 or absent = none),
+``batch_size`` (per worker), ``steps``, ``milestones``, ``warmup_steps``, ``warmup_from`` (lr at step 0 of the warm-up; None = ``lr``),
 ``gossip_rounds``, ``max_rounds``, ``partition`` {``kind``: iid | dirichlet | simple_dirichlet, ``alpha``},
 ``decentralized_phases`` (None = always the chosen algorithm), ``targets`` {phase: Ξ target},
 ``eval_every``, ``score_evals``, ``evaluate_valid`` (default True: evaluate the validation split too),
@@ -236,7 +237,7 @@ def build_problem(
         data.y_test.to(device),
         shards,
         batches,
-        StackedModel(model),
+        StackedModel(model, clip_norm=spec.get("grad_clip", 0.0)),
         W,
         x_valid=data.x_valid.to(device) if valid else None,
         y_valid=data.y_valid.to(device) if valid else None,

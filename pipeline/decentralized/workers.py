@@ -8,6 +8,11 @@ losses with respect to X. Worker i's loss depends only on row i, so row i of tha
 ``vmap(grad_and_value(functional_call))`` (a transform per call). The forward is the model's own
 ``stacked_forward(params, inputs)`` where it has one (:class:`.models.GroupNormCNN1D`: plain grouped ops,
 no vmap), else ``vmap(functional_call)``.
+
+``clip_norm`` > 0 clips each row's gradient to Euclidean norm at most ``clip_norm`` (g ← g·min(1, c/‖g‖),
+row by row, as ``torch.nn.utils.clip_grad_norm_`` does for one worker's whole parameter vector): every
+worker's stochastic gradient is clipped on its own before any averaging or gossip, so a process holding
+one row (the torchrun backend) computes the same clipped gradient as the simulator holding all n.
 """
 
 from __future__ import annotations
@@ -24,10 +29,16 @@ class StackedModel:
     """A parameter layout (names, shapes, offsets) and stacked losses/gradients/forward over rows of X."""
 
     def __init__(
-        self, model: nn.Module, loss: Callable[..., torch.Tensor] = functional.cross_entropy
+        self,
+        model: nn.Module,
+        loss: Callable[..., torch.Tensor] = functional.cross_entropy,
+        clip_norm: float = 0.0,
     ) -> None:
+        if clip_norm < 0:
+            raise ValueError(f"clip_norm must be >= 0 (0 = no clipping), got {clip_norm}")
         self.model = model
         self.loss = loss
+        self.clip_norm = clip_norm
         self.names = [name for name, p in model.named_parameters() if p.requires_grad]
         params = dict(model.named_parameters())
         self.shapes = [params[name].shape for name in self.names]
@@ -74,12 +85,16 @@ class StackedModel:
         """Gradients ``[rows, d]`` and losses ``[rows]``, row i on its batch ``inputs[i], targets[i]``.
 
         One backward of Σ_i F_i(x_i) through the stacked forward: ∂/∂x_i Σ_j F_j(x_j) = ∇F_i(x_i) because
-        F_j does not depend on x_i for j ≠ i (see the module docstring).
+        F_j does not depend on x_i for j ≠ i (see the module docstring). With ``clip_norm`` > 0 each row
+        is then clipped to that norm.
         """
         with torch.enable_grad():
             leaf = X.detach().requires_grad_(True)
             losses = self.losses(leaf, inputs, targets)
             (flat,) = torch.autograd.grad(losses.sum(), leaf)
+        if self.clip_norm > 0:
+            norms = flat.norm(dim=1, keepdim=True)
+            flat = flat * torch.clamp(self.clip_norm / (norms + 1e-6), max=1.0)
         return flat, losses.detach()
 
     def logits(self, X: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
