@@ -50,7 +50,7 @@ ARMS = {1: ("dec", "ctrl0.25"), 2: ("dec", "ctrl0.25"), 3: ("dec",)}
 
 def test_runs_are_typed_specs_with_derived_ids() -> None:
     table = _runs()
-    tune = [f"tune_allreduce_n{n}_lr{lr}" for n in (8, 16, 32) for lr in ("0.01", "0.02", "0.04", "0.08")]
+    tune = [f"tune_allreduce_n{n}_lr{lr}" for n in (8, 16, 32) for lr in ("0.02", "0.04", "0.08", "0.16")]
     scale = [f"scale_{a}_n{n}_s{i}" for n in (8, 16, 32) for a in ("allreduce", "ring") for i in range(5)]
     phase = [f"phase{k}_{arm}_n16_s{i}" for k, arms in ARMS.items() for arm in arms for i in range(5)]
     assert list(table) == [*tune, *scale, *phase, "quadratic"]
@@ -61,8 +61,8 @@ def test_runs_are_typed_specs_with_derived_ids() -> None:
     assert studies.has_theory("consensus")
     assert studies.datasets("consensus", section("consensus")) == ["mnist1d_large"]
     ring = table["scale_ring_n32_s2"]
-    assert (ring.algorithm, ring.n_workers, ring.seed_index, ring.training.steps) == ("ring", 32, 2, 1600)
-    assert ring.lrs == (0.01, 0.02, 0.04, 0.08)
+    assert (ring.algorithm, ring.n_workers, ring.seed_index, ring.training.steps) == ("ring", 32, 2, 1000)
+    assert ring.lrs == (0.02, 0.04, 0.08, 0.16)
     snapshots = {run for run, spec in table.items() if getattr(spec, "snapshots", False)}
     assert snapshots == {run for run in [*tune, *scale] if "_n16_" in run}  # the phase runs start there
     controlled = {run: spec.max_rounds for run, spec in table.items() if isinstance(spec, PhaseRun)}
@@ -74,7 +74,7 @@ def test_runs_are_typed_specs_with_derived_ids() -> None:
 def test_every_run_needs_what_it_reads_and_comes_after_it() -> None:
     table = _runs()
     assert table["scale_ring_n32_s2"].needs() == tuple(
-        f"tune_allreduce_n32_lr{lr}" for lr in ("0.01", "0.02", "0.04", "0.08")
+        f"tune_allreduce_n32_lr{lr}" for lr in ("0.02", "0.04", "0.08", "0.16")
     )
     assert table["phase1_dec_n16_s2"].needs() == ("scale_ring_n16_s2", "scale_allreduce_n16_s2")
     assert table["phase1_ctrl0.25_n16_s2"].needs() == ("phase1_dec_n16_s2", "scale_allreduce_n16_s2")
@@ -112,8 +112,8 @@ def test_changing_one_key_changes_exactly_the_specs_that_read_it() -> None:
     )
     middle = _runs({"control_phases": [1]})
     assert set(base) - set(middle) == {run for run in phase if run.startswith("phase2_ctrl")}
-    grid = _runs({"lrs": [0.02, 0.04, 0.08]})  # the grid: its tuning runs, every run that reads the choice
-    assert set(base) - set(grid) == {f"tune_allreduce_n{n}_lr0.01" for n in (8, 16, 32)}
+    grid = _runs({"lrs": [0.04, 0.08, 0.16]})  # the grid: its tuning runs, every run that reads the choice
+    assert set(base) - set(grid) == {f"tune_allreduce_n{n}_lr0.02" for n in (8, 16, 32)}
     assert _changed(base, grid) == {
         run for run, spec in base.items() if isinstance(spec, ScaleRun | PhaseRun)
     }
@@ -162,7 +162,7 @@ def test_the_schedule_starts_at_the_configured_warmup_lr(scale: str) -> None:
         assert engine["grad_clip"] == cfg["grad_clip"]  # clipped at default scale, never at paper scale
         warmup = round(cfg["warmup_fraction"] * steps)
         assert warmup > 0 and schedule.lr_at(warmup) == pytest.approx(lr)
-    no_ramp = _runs({"warmup_from": 0.0})["tune_allreduce_n8_lr0.01"]
+    no_ramp = _runs({"warmup_from": 0.0})["tune_allreduce_n8_lr0.02"]
     engine = training.engine_spec(no_ramp.training, 8, 0.1, 1200, (40,))
     assert engine["warmup_from"] is None and make_schedule(engine).lr_at(0) == 0.1
 
