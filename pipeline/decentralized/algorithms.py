@@ -18,8 +18,9 @@ name                      update (per worker i, step t; g = clip(∇F_i(x)) + wd
 ========================= ============================================================================
 
 clip(·) is the identity unless the run clips each worker's stochastic gradient to a norm (the runner's
-``grad_clip``, applied in :meth:`.workers.StackedModel.grad`). ``buf`` starts at 0, so the first DSGDm-N step has buf = g as in the group code. Nesterov is on for all
-momentum methods (``nesterov=False`` gives heavy ball: u = buf).
+``grad_clip``, applied in :meth:`.workers.StackedModel.grad`). ``buf`` starts at 0, so the first DSGDm-N
+step has buf = g as in the group code. Nesterov is on for all momentum methods (``nesterov=False`` gives
+heavy ball: u = buf).
 """
 
 from __future__ import annotations

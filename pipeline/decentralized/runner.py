@@ -10,8 +10,9 @@ images in [0, 1] with the CIFAR-10 per-channel constants of the papers' code), `
 ``model`` {``name``, options}, ``n_workers``, ``topology``, ``algorithm``, ``lr``, ``momentum``,
 ``weight_decay``, ``nesterov``, ``buffer_rate`` (QGM μ'), ``grad_clip`` (each worker's stochastic
 gradient clipped to this Euclidean norm before weight decay, averaging or gossip; 0 or absent = none),
-``batch_size`` (per worker), ``steps``, ``milestones``, ``warmup_steps``, ``warmup_from`` (lr at step 0 of the warm-up; None = ``lr``),
-``gossip_rounds``, ``max_rounds``, ``partition`` {``kind``: iid | dirichlet | simple_dirichlet, ``alpha``},
+``batch_size`` (per worker), ``steps``, ``milestones``, ``warmup_steps``, ``warmup_from`` (lr at step 0 of
+the warm-up; None = ``lr``), ``gossip_rounds``, ``max_rounds``, ``partition`` {``kind``: iid | dirichlet |
+simple_dirichlet, ``alpha``},
 ``decentralized_phases`` (None = always the chosen algorithm), ``targets`` {phase: Ξ target},
 ``eval_every``, ``score_evals``, ``evaluate_valid`` (default True: evaluate the validation split too),
 ``log_every``.
