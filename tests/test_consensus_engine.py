@@ -332,7 +332,8 @@ def test_clip_norm_clips_each_worker_gradient_as_clip_grad_norm_does():
     gradient is longer than the bound comes back at that norm and direction, a shorter one unchanged."""
     torch.manual_seed(2)
     model = build_worker_model("gn_cnn1d", length=11, channels=4, groups=2).double()
-    X = StackedModel(model).flat_init(3) + 0.1 * torch.randn(3, StackedModel(model).dim, dtype=torch.float64)
+    layout = StackedModel(model)
+    X = layout.flat_init(3) + 0.1 * torch.randn(3, layout.dim, dtype=torch.float64)
     inputs, targets = torch.randn(3, 5, 11, dtype=torch.float64), torch.randint(0, 10, (3, 5))
     raw, _ = _brute_force_grads(model, X, inputs, targets)
     bound = float(raw.norm(dim=1).median())  # one row above the bound, one at it, one below
