@@ -72,9 +72,9 @@ def test_runs_cover_methods_alphas_seeds_with_derived_ids() -> None:
             if method == "allreduce_sgdm_n" and alpha != "10":
                 continue  # all-reduce runs at reference_alphas only
             grid = (
-                ("0.01", "0.02", "0.04")
+                ("0.02", "0.04", "0.08")
                 if method == "allreduce_sgdm_n"
-                else ("0.025", "0.05", "0.1", "0.2", "0.4")
+                else ("0.0125", "0.025", "0.05", "0.1", "0.2", "0.4")
             )
             expected += [f"tune_{method}_a{alpha}_lr{lr}" for lr in grid]
             expected += [f"{method}_a{alpha}_s{i}" for i in range(5)]
@@ -85,10 +85,10 @@ def test_runs_cover_methods_alphas_seeds_with_derived_ids() -> None:
         "qg_dsgdm_n",
         0.1,
         1,
-        (0.025, 0.05, 0.1, 0.2, 0.4),
+        (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4),
     )
     assert spec.needs() == tuple(
-        f"tune_qg_dsgdm_n_a0.1_lr{lr}" for lr in ("0.025", "0.05", "0.1", "0.2", "0.4")
+        f"tune_qg_dsgdm_n_a0.1_lr{lr}" for lr in ("0.0125", "0.025", "0.05", "0.1", "0.2", "0.4")
     )
     order = list(table)
     assert all(order.index(need) < order.index(run) for run, s in table.items() for need in s.needs())
@@ -117,8 +117,8 @@ def test_relations_between_keys_are_checked() -> None:
 def test_each_method_has_its_grid_and_reads_only_its_settings() -> None:
     cfg = section("qgm", {"methods": list(METHODS), "method_lrs": {"dsgdm_n": [0.2, 0.4]}})
     grids = {method: method_lrs(cfg, method) for method in METHODS}
-    assert grids["dsgdm_n"] == (0.2, 0.4) and grids["qg_dsgdm_n"] == (0.025, 0.05, 0.1, 0.2, 0.4)
-    assert grids["allreduce_sgdm_n"] == (0.01, 0.02, 0.04)
+    assert grids["dsgdm_n"] == (0.2, 0.4) and grids["qg_dsgdm_n"] == (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4)
+    assert grids["allreduce_sgdm_n"] == (0.02, 0.04, 0.08)
     assert grids["dsgd"] == grids["d2"] == (0.25, 0.5, 1.0)  # no momentum: about 1/(1 − β) times the step
     dsgd = qgm_spec(cfg, "dsgd", 0.1, 0)
     engine = training.engine_spec(dsgd, 0.5, (40,))
@@ -133,8 +133,8 @@ def test_each_method_has_its_grid_and_reads_only_its_settings() -> None:
 
 def test_changing_one_key_changes_exactly_the_specs_that_read_it() -> None:
     base = _runs()
-    grid = _runs({"method_lrs": {"dsgdm_n": [0.05, 0.1, 0.2, 0.4]}})
-    assert set(base) - set(grid) == {f"tune_dsgdm_n_a{a}_lr0.025" for a in ("10", "1", "0.1")}
+    grid = _runs({"method_lrs": {"dsgdm_n": [0.025, 0.05, 0.1, 0.2, 0.4]}})
+    assert set(base) - set(grid) == {f"tune_dsgdm_n_a{a}_lr0.0125" for a in ("10", "1", "0.1")}
     assert _changed(base, grid) == {
         run for run, spec in base.items() if isinstance(spec, QgmRun) and spec.method == "dsgdm_n"
     }
@@ -151,7 +151,7 @@ def test_adding_an_alpha_adds_only_its_specs() -> None:
     base = _runs()
     after = _runs({"alphas": [10.0, 1.0, 0.1, 0.05]})
     added = set(after) - set(base)
-    assert added == {run for run, spec in after.items() if spec.alpha == 0.05} and len(added) == 2 * (5 + 5)
+    assert added == {run for run, spec in after.items() if spec.alpha == 0.05} and len(added) == 2 * (6 + 5)
     assert all(after[run] == spec for run, spec in base.items())
 
 
