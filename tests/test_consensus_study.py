@@ -50,7 +50,9 @@ ARMS = {1: ("dec", "ctrl0.25"), 2: ("dec", "ctrl0.25"), 3: ("dec",)}
 
 def test_runs_are_typed_specs_with_derived_ids() -> None:
     table = _runs()
-    tune = [f"tune_allreduce_n{n}_lr{lr}" for n in (8, 16, 32) for lr in ("0.02", "0.04", "0.08", "0.16")]
+    tune = [
+        f"tune_allreduce_n{n}_lr{lr}" for n in (8, 16, 32) for lr in ("0.02", "0.04", "0.08", "0.16", "0.32")
+    ]
     scale = [f"scale_{a}_n{n}_s{i}" for n in (8, 16, 32) for a in ("allreduce", "ring") for i in range(5)]
     phase = [f"phase{k}_{arm}_n16_s{i}" for k, arms in ARMS.items() for arm in arms for i in range(5)]
     assert list(table) == [*tune, *scale, *phase, "quadratic"]
@@ -62,7 +64,7 @@ def test_runs_are_typed_specs_with_derived_ids() -> None:
     assert studies.datasets("consensus", section("consensus")) == ["mnist1d_large"]
     ring = table["scale_ring_n32_s2"]
     assert (ring.algorithm, ring.n_workers, ring.seed_index, ring.training.steps) == ("ring", 32, 2, 1000)
-    assert ring.lrs == (0.02, 0.04, 0.08, 0.16)
+    assert ring.lrs == (0.02, 0.04, 0.08, 0.16, 0.32)
     snapshots = {run for run, spec in table.items() if getattr(spec, "snapshots", False)}
     assert snapshots == {run for run in [*tune, *scale] if "_n16_" in run}  # the phase runs start there
     controlled = {run: spec.max_rounds for run, spec in table.items() if isinstance(spec, PhaseRun)}
@@ -74,7 +76,7 @@ def test_runs_are_typed_specs_with_derived_ids() -> None:
 def test_every_run_needs_what_it_reads_and_comes_after_it() -> None:
     table = _runs()
     assert table["scale_ring_n32_s2"].needs() == tuple(
-        f"tune_allreduce_n32_lr{lr}" for lr in ("0.02", "0.04", "0.08", "0.16")
+        f"tune_allreduce_n32_lr{lr}" for lr in ("0.02", "0.04", "0.08", "0.16", "0.32")
     )
     assert table["phase1_dec_n16_s2"].needs() == ("scale_ring_n16_s2", "scale_allreduce_n16_s2")
     assert table["phase1_ctrl0.25_n16_s2"].needs() == ("phase1_dec_n16_s2", "scale_allreduce_n16_s2")
@@ -112,7 +114,9 @@ def test_changing_one_key_changes_exactly_the_specs_that_read_it() -> None:
     )
     middle = _runs({"control_phases": [1]})
     assert set(base) - set(middle) == {run for run in phase if run.startswith("phase2_ctrl")}
-    grid = _runs({"lrs": [0.04, 0.08, 0.16]})  # the grid: its tuning runs, every run that reads the choice
+    grid = _runs(
+        {"lrs": [0.04, 0.08, 0.16, 0.32]}
+    )  # the grid: its tuning runs, every run that reads the choice
     assert set(base) - set(grid) == {f"tune_allreduce_n{n}_lr0.02" for n in (8, 16, 32)}
     assert _changed(base, grid) == {
         run for run, spec in base.items() if isinstance(spec, ScaleRun | PhaseRun)
