@@ -282,7 +282,7 @@ def _lr_tuning(results: Results, out: Path) -> None:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         if grid:
-            ax.set_xticks(grid, [f"{lr:g}" for lr in grid], fontsize=6)
+            ax.set_xticks(grid, [f"{lr:g}" for lr in grid], fontsize=6, rotation=90)
         ax.set(xlabel="peak learning rate", ylabel="validation accuracy (%)", title=f"alpha = {alpha:g}")
         ax.yaxis.set_tick_params(labelleft=True)
         if i == 0 and ax.get_legend_handles_labels()[0]:
