@@ -1,7 +1,8 @@
 """Benchmark: the DirectPred training step against the SGD linear-predictor step (Eqns 18-19).
 
 Both are one full BYOL iteration (two views, online and target forward, backward, SGD, EMA) at the default
-scale's sizes (16×16 one-channel images, SmallCNN 16-32-32, batch 128, 64-d projections); DirectPred adds
+scale's sizes (read from the schema: 28×28 one-channel images, SmallCNN 8-16-32, batch 32, 64-d
+projections); DirectPred adds
 the F̂ update (always on, it feeds the eigen-tracking of both) and an ``eigh`` of the 64×64 F̂ per step.
 The images are a fixed random tensor, so no dataset is needed.
 """
